@@ -1,0 +1,254 @@
+//! One WebSocket client: replay what it missed, then stream live events
+//! through its filter, answer its messages, keep it alive, and close it
+//! cleanly (1001 on shutdown, 4000 when it cannot keep up).
+//!
+//! Each client is one task that owns its socket, so a slow or dead socket
+//! only ever blocks its own task; the hub's broadcast channel never waits.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{Envelope, EventId};
+use crate::filter::Filter;
+use crate::hub::Subscription;
+use crate::metrics as m;
+
+/// Close codes, see `docs/protocol.md`.
+pub mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const LAGGED: u16 = 4000;
+}
+
+/// Per-connection limits, from [`Settings`](crate::config::Settings).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub write_timeout: Duration,
+    pub messages_per_second: u32,
+}
+
+/// What a client may send.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientMessage {
+    Subscribe {
+        #[serde(default)]
+        filter: Filter,
+    },
+    Ping,
+}
+
+/// Why the client loop ended: decides the close frame, if any.
+enum Exit {
+    Close(u16, &'static str),
+    /// The socket is gone or stuck; do not try to write to it again.
+    Abandon,
+}
+
+struct Client {
+    socket: WebSocket,
+    limits: Limits,
+    filter: Filter,
+    /// Newest event id sent; live events at or below it were replayed already.
+    last_sent: Option<EventId>,
+    last_heard: Instant,
+    window_start: Instant,
+    window_count: u32,
+    sent: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+/// Runs one client until it leaves, misbehaves, lags, or the gateway stops.
+pub async fn serve(socket: WebSocket, peer: SocketAddr, since: Option<EventId>, sub: Subscription, limits: Limits, shutdown: CancellationToken) {
+    let connected = metrics::gauge!(m::CLIENTS_CONNECTED);
+    connected.increment(1.0);
+    tracing::debug!(%peer, "client connected");
+    let mut client = Client {
+        socket,
+        limits,
+        filter: Filter::default(),
+        last_sent: since,
+        last_heard: Instant::now(),
+        window_start: Instant::now(),
+        window_count: 0,
+        sent: metrics::counter!(m::MESSAGES_SENT),
+        latency: metrics::histogram!(m::DELIVERY_LATENCY),
+    };
+    let exit = client.run(since, sub, &shutdown).await;
+    if let Exit::Close(code, reason) = exit {
+        client.close(code, reason).await;
+    }
+    connected.decrement(1.0);
+    tracing::debug!(%peer, "client left");
+}
+
+impl Client {
+    async fn run(&mut self, since: Option<EventId>, sub: Subscription, shutdown: &CancellationToken) -> Exit {
+        let Subscription { replay, lost, mut live, last_id } = sub;
+        let mut hello = json!({"op": "hello", "protocol": 1, "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
+        if let Some(id) = last_id {
+            hello["last_id"] = id.to_string().into();
+        }
+        if self.send_json(hello).await.is_err() {
+            return Exit::Abandon;
+        }
+        if let Some(lost) = lost {
+            let frame = json!({"op": "lost", "since": lost.since.to_string(), "oldest": lost.floor.next().to_string()});
+            if self.send_json(frame).await.is_err() {
+                return Exit::Abandon;
+            }
+        }
+        if let Some(since) = since {
+            let count = replay.len();
+            for envelope in replay {
+                if self.deliver(&envelope).await.is_err() {
+                    return Exit::Abandon;
+                }
+            }
+            if self.send_json(json!({"op": "resumed", "since": since.to_string(), "count": count})).await.is_err() {
+                return Exit::Abandon;
+            }
+        }
+
+        let mut ping = tokio::time::interval(self.limits.ping_interval);
+        ping.tick().await; // the first tick is immediate
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Exit::Close(close::GOING_AWAY, "server shutting down"),
+                event = live.recv() => match event {
+                    Ok(envelope) => {
+                        if self.deliver(&envelope).await.is_err() {
+                            metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
+                            return Exit::Abandon;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
+                        tracing::info!(missed, "client lagged; closing with 4000");
+                        return Exit::Close(close::LAGGED, "lagged: reconnect with since");
+                    }
+                    Err(RecvError::Closed) => return Exit::Close(close::GOING_AWAY, "server shutting down"),
+                },
+                incoming = self.socket.recv() => match incoming {
+                    Some(Ok(message)) => {
+                        if let Some(exit) = self.on_message(message).await {
+                            return exit;
+                        }
+                    }
+                    Some(Err(err)) => return read_error(err),
+                    None => return Exit::Abandon,
+                },
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > self.limits.idle_timeout {
+                        return Exit::Close(close::NORMAL, "idle timeout");
+                    }
+                    if self.send(Message::Ping(Default::default())).await.is_err() {
+                        return Exit::Abandon;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one event if the filter wants it and it was not sent already.
+    async fn deliver(&mut self, envelope: &Envelope) -> Result<(), ()> {
+        if self.last_sent.is_some_and(|last| envelope.id <= last) {
+            return Ok(());
+        }
+        self.last_sent = Some(envelope.id);
+        if !self.filter.matches(&envelope.event) {
+            return Ok(());
+        }
+        self.send(Message::Text(envelope.frame.clone())).await?;
+        self.sent.increment(1);
+        self.latency.record(envelope.received_at.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    async fn on_message(&mut self, message: Message) -> Option<Exit> {
+        self.last_heard = Instant::now();
+        if self.window_start.elapsed() >= Duration::from_secs(1) {
+            self.window_start = Instant::now();
+            self.window_count = 0;
+        }
+        self.window_count += 1;
+        if self.window_count > self.limits.messages_per_second {
+            metrics::counter!(m::CLIENTS_REJECTED, "reason" => "rate").increment(1);
+            return Some(Exit::Close(close::POLICY, "too many messages"));
+        }
+        let reply = match message {
+            Message::Text(text) => self.on_text(&text),
+            Message::Binary(_) => json!({"op": "error", "message": "binary frames are not supported"}),
+            Message::Close(_) => return Some(Exit::Abandon),
+            Message::Ping(_) | Message::Pong(_) => return None,
+        };
+        self.send_json(reply).await.err().map(|()| Exit::Abandon)
+    }
+
+    fn on_text(&mut self, text: &str) -> serde_json::Value {
+        match serde_json::from_str::<ClientMessage>(text) {
+            Ok(ClientMessage::Subscribe { filter }) => match filter.check() {
+                Ok(()) => {
+                    self.filter = filter;
+                    json!({"op": "subscribed", "filter": self.filter})
+                }
+                Err(problem) => json!({"op": "error", "message": problem}),
+            },
+            Ok(ClientMessage::Ping) => json!({"op": "pong"}),
+            Err(err) => json!({"op": "error", "message": format!("bad message: {err}")}),
+        }
+    }
+
+    async fn send_json(&mut self, value: serde_json::Value) -> Result<(), ()> {
+        self.send(Message::Text(Utf8Bytes::from(value.to_string()))).await
+    }
+
+    /// Writes one frame, giving up after the write timeout: a client whose
+    /// socket will not drain is abandoned rather than allowed to pin memory.
+    async fn send(&mut self, message: Message) -> Result<(), ()> {
+        match tokio::time::timeout(self.limits.write_timeout, self.socket.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(()),
+        }
+    }
+
+    /// Sends a close frame and waits briefly for the client's reply.
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        if self.send(frame).await.is_err() {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(message)) = self.socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// A frame over `--max-client-frame` surfaces as tungstenite's capacity
+/// error; tell the client why (1009). Anything else means the socket is gone.
+fn read_error(err: axum::Error) -> Exit {
+    let inner = err.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => {
+            metrics::counter!(m::CLIENTS_REJECTED, "reason" => "frame_too_big").increment(1);
+            Exit::Close(close::TOO_BIG, "frame too big")
+        }
+        _ => Exit::Abandon,
+    }
+}

@@ -1,0 +1,231 @@
+//! Configuration: command-line flags, `RTN_*` environment variables and an
+//! optional TOML file, in that order of precedence.
+//!
+//! One struct, [`Options`], is both the clap argument set and the TOML
+//! schema, so a setting cannot exist in one place and be missing in the
+//! other. Every field is optional there; [`Settings`] applies the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// Where events come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// SUBSCRIBE to a Redis pub/sub channel (the seed design).
+    Redis,
+    /// Read a Redis Stream with XREAD: durable, resumable across restarts.
+    RedisStream,
+    /// Only `POST /v1/events` (small wikis without Redis).
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Settings of `realtimenotify serve`. Each may also be given as an
+/// environment variable or in the `--config` TOML file (same names, with
+/// dashes, e.g. `redis-url = "redis://..."`).
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Options {
+    /// TOML file with any of these settings; flags and environment win over it.
+    #[arg(long, env = "RTN_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on for WebSocket and HTTP [default: 127.0.0.1:8080]
+    #[arg(long, env = "RTN_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Where events come from [default: redis]
+    #[arg(long, env = "RTN_SOURCE", value_enum)]
+    pub source: Option<SourceKind>,
+
+    /// Redis server for the redis and redis-stream sources [default: redis://127.0.0.1:6379]
+    #[arg(long, env = "RTN_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Pub/sub channel the wiki publishes to [default: mediawiki:notifications]
+    #[arg(long, env = "RTN_CHANNEL")]
+    pub channel: Option<String>,
+
+    /// Stream key for the redis-stream source [default: mediawiki:events]
+    #[arg(long, env = "RTN_STREAM_KEY")]
+    pub stream_key: Option<String>,
+
+    /// Shared secret for POST /v1/events (`Authorization: Bearer ...`); the
+    /// endpoint is off without it. Prefer the environment over the command line.
+    #[arg(long, env = "RTN_INGEST_SECRET", hide_env_values = true)]
+    pub ingest_secret: Option<String>,
+
+    /// Largest accepted event, in bytes [default: 16384]
+    #[arg(long, env = "RTN_MAX_EVENT_BYTES")]
+    pub max_event_bytes: Option<usize>,
+
+    /// Events a client may fall behind before it is closed with 4000 [default: 1024]
+    #[arg(long, env = "RTN_CLIENT_QUEUE")]
+    pub client_queue: Option<usize>,
+
+    /// Recent events kept in memory for clients that resume [default: 10000]
+    #[arg(long, env = "RTN_REPLAY_WINDOW")]
+    pub replay_window: Option<usize>,
+
+    /// Seconds between WebSocket pings [default: 20]
+    #[arg(long, env = "RTN_PING_INTERVAL", value_name = "SECS")]
+    pub ping_interval: Option<u64>,
+
+    /// Seconds of client silence (not even a pong) before closing it [default: 60]
+    #[arg(long, env = "RTN_IDLE_TIMEOUT", value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+
+    /// Seconds a frame may wait for a slow client's socket before closing it [default: 10]
+    #[arg(long, env = "RTN_WRITE_TIMEOUT", value_name = "SECS")]
+    pub write_timeout: Option<u64>,
+
+    /// Largest frame a client may send, in bytes [default: 4096]
+    #[arg(long, env = "RTN_MAX_CLIENT_FRAME")]
+    pub max_client_frame: Option<usize>,
+
+    /// Messages per second a client may send before it is closed with 1008 [default: 20]
+    #[arg(long, env = "RTN_CLIENT_RATE")]
+    pub client_rate: Option<u32>,
+
+    /// Seconds to wait for clients to close on shutdown [default: 10]
+    #[arg(long, env = "RTN_SHUTDOWN_GRACE", value_name = "SECS")]
+    pub shutdown_grace: Option<u64>,
+
+    /// Log format [default: human]
+    #[arg(long, env = "RTN_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Takes each field from `$a`, else from `$b`.
+macro_rules! prefer {
+    ($a:ident, $b:ident; $($f:ident),* $(,)?) => {
+        Options { config: $a.config.or($b.config), $($f: $a.$f.or($b.$f)),* }
+    };
+}
+
+impl Options {
+    /// Fills what flags and environment left unset from the `--config` file.
+    pub fn with_file(self) -> anyhow::Result<Options> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let file = Options::from_file(&path)?;
+        let a = self;
+        let b = file;
+        Ok(prefer!(a, b; listen, source, redis_url, channel, stream_key, ingest_secret,
+            max_event_bytes, client_queue, replay_window, ping_interval, idle_timeout,
+            write_timeout, max_client_frame, client_rate, shutdown_grace, log_format))
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Options> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}
+
+/// Resolved settings, defaults applied and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub source: SourceKind,
+    pub redis_url: String,
+    pub channel: String,
+    pub stream_key: String,
+    pub ingest_secret: Option<String>,
+    pub max_event_bytes: usize,
+    pub client_queue: usize,
+    pub replay_window: usize,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_client_frame: usize,
+    pub client_rate: u32,
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+}
+
+impl TryFrom<Options> for Settings {
+    type Error = anyhow::Error;
+
+    fn try_from(o: Options) -> anyhow::Result<Settings> {
+        let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
+        let s = Settings {
+            listen: o.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            source: o.source.unwrap_or(SourceKind::Redis),
+            redis_url: o.redis_url.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            channel: o.channel.unwrap_or_else(|| "mediawiki:notifications".into()),
+            stream_key: o.stream_key.unwrap_or_else(|| "mediawiki:events".into()),
+            ingest_secret: o.ingest_secret.filter(|s| !s.is_empty()),
+            max_event_bytes: o.max_event_bytes.unwrap_or(16 * 1024),
+            client_queue: o.client_queue.unwrap_or(1024),
+            replay_window: o.replay_window.unwrap_or(10_000),
+            ping_interval: secs(o.ping_interval, 20),
+            idle_timeout: secs(o.idle_timeout, 60),
+            write_timeout: secs(o.write_timeout, 10),
+            max_client_frame: o.max_client_frame.unwrap_or(4096),
+            client_rate: o.client_rate.unwrap_or(20),
+            shutdown_grace: secs(o.shutdown_grace, 10),
+            log_format: o.log_format.unwrap_or(LogFormat::Human),
+        };
+        if s.source == SourceKind::Http && s.ingest_secret.is_none() {
+            bail!("--source http needs --ingest-secret (or RTN_INGEST_SECRET): without it nobody could publish");
+        }
+        if s.ingest_secret.as_ref().is_some_and(|k| k.len() < 16) {
+            bail!("--ingest-secret must be at least 16 characters");
+        }
+        if s.idle_timeout <= s.ping_interval {
+            bail!("--idle-timeout ({:?}) must be longer than --ping-interval ({:?})", s.idle_timeout, s.ping_interval);
+        }
+        for (name, v) in [("max-event-bytes", s.max_event_bytes), ("client-queue", s.client_queue),
+            ("replay-window", s.replay_window), ("max-client-frame", s.max_client_frame)] {
+            if v == 0 {
+                bail!("--{name} must be greater than 0");
+            }
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_fills_gaps_but_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rtn.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nchannel = \"from-file\"\nsource = \"redis-stream\"\n").unwrap();
+        let cli = Options {
+            config: Some(path),
+            channel: Some("from-cli".into()),
+            ..Options::default()
+        };
+        let s = Settings::try_from(cli.with_file().unwrap()).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.channel, "from-cli");
+        assert_eq!(s.source, SourceKind::RedisStream);
+        assert_eq!(s.client_queue, 1024);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_combinations_are_errors() {
+        assert!(toml::from_str::<Options>("lisen = \"x\"").is_err());
+        let http = Options { source: Some(SourceKind::Http), ..Options::default() };
+        let err = Settings::try_from(http).unwrap_err().to_string();
+        assert!(err.contains("ingest-secret"), "{err}");
+    }
+}

@@ -1,0 +1,370 @@
+//! Wiki change events: the schema in `docs/events.md`, its validation, and the
+//! one-time serialization that every client shares.
+//!
+//! An event arrives as untrusted bytes (from Redis or `POST /v1/events`). It is
+//! parsed into [`Event`], checked, and re-serialized once into an [`Envelope`]:
+//! re-serializing (instead of forwarding the raw bytes as the seed design did)
+//! means nothing the schema does not know about can reach a browser.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
+
+/// The only schema version this gateway speaks.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const MAX_TITLE_BYTES: usize = 512;
+const MAX_USER_BYTES: usize = 255;
+const MAX_SUMMARY_CHARS: usize = 1000;
+const MAX_WIKI_BYTES: usize = 64;
+const MAX_URL_BYTES: usize = 2048;
+
+/// What happened to the page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    #[default]
+    Edit,
+    Create,
+    Delete,
+    Move,
+    Upload,
+    Alert,
+}
+
+/// One change on the wiki, as documented in `docs/events.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    #[serde(default, rename = "type")]
+    pub kind: EventType,
+    pub page_title: String,
+    pub user_name: String,
+    pub timestamp: String,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wiki: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_rev_id: Option<u64>,
+    #[serde(default)]
+    pub bot: bool,
+    #[serde(default)]
+    pub minor: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_delta: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_title: Option<String>,
+}
+
+fn schema_v1() -> u32 {
+    SCHEMA_VERSION
+}
+
+/// Why an incoming event was refused. The variant name is the `reason`
+/// label of `rtn_events_dropped_total`.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("event is {size} bytes, more than the limit of {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("event is not valid JSON for schema {SCHEMA_VERSION}: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("event field `{field}` {problem}")]
+    Field {
+        field: &'static str,
+        problem: &'static str,
+    },
+}
+
+impl EventError {
+    /// Short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EventError::TooLarge { .. } => "too_large",
+            EventError::Json(_) | EventError::Field { .. } => "invalid",
+        }
+    }
+}
+
+fn field(field: &'static str, problem: &'static str) -> EventError {
+    EventError::Field { field, problem }
+}
+
+impl Event {
+    /// Parses and validates untrusted bytes.
+    pub fn parse(raw: &[u8], max_bytes: usize) -> Result<Event, EventError> {
+        if raw.len() > max_bytes {
+            return Err(EventError::TooLarge {
+                size: raw.len(),
+                max: max_bytes,
+            });
+        }
+        let event: Event = serde_json::from_slice(raw)?;
+        event.validate()?;
+        Ok(event)
+    }
+
+    fn validate(&self) -> Result<(), EventError> {
+        if self.schema != SCHEMA_VERSION {
+            return Err(field("schema", "is not a supported version"));
+        }
+        check_len("page_title", &self.page_title, 1, MAX_TITLE_BYTES)?;
+        check_len("user_name", &self.user_name, 1, MAX_USER_BYTES)?;
+        if self.summary.chars().count() > MAX_SUMMARY_CHARS {
+            return Err(field("summary", "is longer than 1000 characters"));
+        }
+        if !is_rfc3339(&self.timestamp) {
+            return Err(field("timestamp", "is not an RFC 3339 date-time"));
+        }
+        if let Some(wiki) = &self.wiki {
+            check_len("wiki", wiki, 1, MAX_WIKI_BYTES)?;
+        }
+        if let Some(target) = &self.target_title {
+            check_len("target_title", target, 1, MAX_TITLE_BYTES)?;
+        }
+        if let Some(url) = &self.url {
+            check_len("url", url, 1, MAX_URL_BYTES)?;
+            let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                return Err(field("url", "is not an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_len(name: &'static str, value: &str, min: usize, max: usize) -> Result<(), EventError> {
+    if value.len() < min {
+        Err(field(name, "is empty"))
+    } else if value.len() > max {
+        Err(field(name, "is too long"))
+    } else if value.chars().any(|c| c.is_control()) {
+        Err(field(name, "contains control characters"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks the RFC 3339 `date-time` grammar (what MediaWiki's `TS_ISO_8601`
+/// produces), including calendar ranges; leap seconds are accepted as `60`.
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(r)?;
+        if part.iter().all(u8::is_ascii_digit) {
+            std::str::from_utf8(part).ok()?.parse().ok()
+        } else {
+            None
+        }
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return false;
+    };
+    let (Some(hour), Some(min), Some(sec)) = (digits(11..13), digits(14..16), digits(17..19)) else {
+        return false;
+    };
+    if !(at(4, b'-') && at(7, b'-') && (at(10, b'T') || at(10, b't')) && at(13, b':') && at(16, b':')) {
+        return false;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    if day == 0 || day > days || hour > 23 || min > 59 || sec > 60 {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match b.get(i) {
+        Some(b'Z' | b'z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            let (Some(oh), Some(om)) = (digits(i + 1..i + 3), digits(i + 4..i + 6)) else {
+                return false;
+            };
+            at(i + 3, b':') && oh <= 23 && om <= 59 && i + 6 == b.len()
+        }
+        _ => false,
+    }
+}
+
+/// An event id, `"<milliseconds>-<sequence>"`: the shape of a Redis stream
+/// entry id, so ids from every source compare the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl EventId {
+    pub const ZERO: EventId = EventId { ms: 0, seq: 0 };
+
+    pub fn new(ms: u64, seq: u64) -> EventId {
+        EventId { ms, seq }
+    }
+
+    /// The id that comes right after `self` (for exclusive ranges).
+    pub fn next(self) -> EventId {
+        match self.seq.checked_add(1) {
+            Some(seq) => EventId::new(self.ms, seq),
+            None => EventId::new(self.ms.saturating_add(1), 0),
+        }
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not an event id (expected <milliseconds>-<sequence>)")]
+pub struct BadEventId(String);
+
+impl FromStr for EventId {
+    type Err = BadEventId;
+
+    /// Accepts `ms-seq`, or a bare `ms` (sequence 0), as Redis does.
+    fn from_str(s: &str) -> Result<EventId, BadEventId> {
+        let bad = || BadEventId(s.chars().take(64).collect());
+        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
+        let num = |p: &str| {
+            if p.is_empty() || p.len() > 20 || !p.bytes().all(|c| c.is_ascii_digit()) {
+                None
+            } else {
+                p.parse::<u64>().ok()
+            }
+        };
+        Ok(EventId::new(num(ms).ok_or_else(bad)?, num(seq).ok_or_else(bad)?))
+    }
+}
+
+/// A validated event with its id and the frame every client is sent.
+#[derive(Debug)]
+pub struct Envelope {
+    pub id: EventId,
+    pub event: Event,
+    /// The serialized `{"op":"event","id":...}` frame, built once.
+    pub frame: Utf8Bytes,
+    /// When the gateway received it, for the delivery-latency histogram.
+    pub received_at: Instant,
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a> {
+    op: &'static str,
+    id: String,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+impl Envelope {
+    pub fn new(id: EventId, event: Event, received_at: Instant) -> Envelope {
+        let frame = EventFrame {
+            op: "event",
+            id: id.to_string(),
+            event: &event,
+        };
+        // Serializing a struct of strings, numbers and bools cannot fail.
+        let json = serde_json::to_string(&frame).expect("event serializes");
+        Envelope {
+            id,
+            event,
+            frame: Utf8Bytes::from(json),
+            received_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"{"page_title":"Main Page","user_name":"Alice","timestamp":"2026-11-25T01:02:03Z","summary":"hi"}"#;
+
+    #[test]
+    fn seed_payload_is_a_valid_event() {
+        let e = Event::parse(SEED.as_bytes(), 16384).expect("valid");
+        assert_eq!(e.kind, EventType::Edit);
+        assert_eq!(e.page_title, "Main Page");
+        assert_eq!(e.schema, 1);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_reasons() {
+        let cases = [
+            (r#"[1,2]"#, "invalid"),
+            (r#"{"page_title":"x","user_name":"u","timestamp":"yesterday","summary":""}"#, "invalid"),
+            (r#"{"page_title":"","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":""}"#, "invalid"),
+            (r#"{"page_title":"x","user_name":"u","timestamp":"2026-02-30T01:02:03Z","summary":""}"#, "invalid"),
+            (r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","url":"javascript:alert(1)"}"#, "invalid"),
+            (r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","type":"nuke"}"#, "invalid"),
+            (r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","schema":2}"#, "invalid"),
+            (r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z"}"#, "invalid"),
+        ];
+        for (raw, reason) in cases {
+            let err = Event::parse(raw.as_bytes(), 16384).expect_err(raw);
+            assert_eq!(err.reason(), reason, "{raw}: {err}");
+        }
+        let err = Event::parse(SEED.as_bytes(), 10).expect_err("too large");
+        assert_eq!(err.reason(), "too_large");
+    }
+
+    #[test]
+    fn timestamps() {
+        for ok in ["2026-11-25T01:02:03Z", "2024-02-29T23:59:60.123+05:30", "2026-01-01t00:00:00-00:00"] {
+            assert!(is_rfc3339(ok), "{ok}");
+        }
+        for bad in ["2026-11-25 01:02:03Z", "2025-02-29T00:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T01:02:03", "2026-11-25T01:02:03.Z", "2026-11-25T01:02:03+0100", ""] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_not_forwarded() {
+        let raw = r#"{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"<b>s</b>","email":"a@b.c"}"#;
+        let env = Envelope::new(EventId::new(5, 1), Event::parse(raw.as_bytes(), 16384).unwrap(), Instant::now());
+        let v: serde_json::Value = serde_json::from_str(env.frame.as_str()).unwrap();
+        assert_eq!(v["op"], "event");
+        assert_eq!(v["id"], "5-1");
+        assert_eq!(v["summary"], "<b>s</b>");
+        assert!(v.get("email").is_none());
+    }
+
+    #[test]
+    fn event_ids_parse_order_and_print() {
+        let a: EventId = "1700000000000-3".parse().unwrap();
+        let b: EventId = "1700000000001".parse().unwrap();
+        assert!(a < b);
+        assert_eq!(b.to_string(), "1700000000001-0");
+        assert_eq!(a.next(), EventId::new(1700000000000, 4));
+        for bad in ["", "-", "1-", "a-1", "1-2-3", "+1-0", "99999999999999999999999-0"] {
+            assert!(bad.parse::<EventId>().is_err(), "{bad}");
+        }
+    }
+}

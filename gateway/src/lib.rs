@@ -1,0 +1,26 @@
+//! RealTimeNotify gateway: receives MediaWiki change events (from Redis or
+//! over HTTP) and pushes each one to every connected WebSocket client.
+//!
+//! The pieces, each in its own module:
+//!
+//! - [`config`]: flags, `RTN_*` environment and TOML file → [`config::Settings`];
+//! - [`event`]: the event schema, validation, ids, and the shared frame;
+//! - [`hub`]: fan-out (a broadcast channel) plus the replay window;
+//! - [`source`]: tasks that feed the hub (Redis pub/sub, …);
+//! - [`client`]: one task per WebSocket client;
+//! - [`filter`]: per-client subscription filters;
+//! - [`server`]: HTTP routes, the upgrade, health, metrics, shutdown;
+//! - [`metrics`]: metric names and the Prometheus exporter.
+//!
+//! Shutdown is one [`CancellationToken`](tokio_util::sync::CancellationToken)
+//! handed to every task: the signal handler cancels it, sources stop, clients
+//! close with 1001, and [`server::run`] returns.
+
+pub mod client;
+pub mod config;
+pub mod event;
+pub mod filter;
+pub mod hub;
+pub mod metrics;
+pub mod server;
+pub mod source;

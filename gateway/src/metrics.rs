@@ -1,0 +1,67 @@
+//! Prometheus metrics. Names live here so the `/metrics` page and the
+//! README describe the same things.
+//!
+//! The `metrics` facade keeps the hot path to an atomic add; the exporter
+//! renders text on `GET /metrics`.
+
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Gauge: WebSocket clients connected now.
+pub const CLIENTS_CONNECTED: &str = "rtn_clients_connected";
+/// Counter: events accepted from the source, labelled `source`.
+pub const EVENTS_RECEIVED: &str = "rtn_events_received_total";
+/// Counter: events refused, labelled `reason` (`invalid`, `too_large`, `stale`).
+pub const EVENTS_DROPPED: &str = "rtn_events_dropped_total";
+/// Counter: event frames written to client sockets.
+pub const MESSAGES_SENT: &str = "rtn_messages_sent_total";
+/// Counter: clients closed because they could not keep up (close code 4000).
+pub const SLOW_CLIENT_DROPS: &str = "rtn_slow_client_drops_total";
+/// Counter: clients closed for misbehaving, labelled `reason`.
+pub const CLIENTS_REJECTED: &str = "rtn_clients_rejected_total";
+/// Histogram: seconds from receiving an event to writing it to a socket.
+pub const DELIVERY_LATENCY: &str = "rtn_delivery_latency_seconds";
+/// Gauge: 1 while the source is connected.
+pub const SOURCE_UP: &str = "rtn_source_up";
+/// Counter: source (re)connections.
+pub const SOURCE_CONNECTS: &str = "rtn_source_connects_total";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Installs the global recorder. Returns `None` when one is installed already
+/// (only one per process), in which case metrics go to that one.
+pub fn install() -> Option<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(DELIVERY_LATENCY.into()), LATENCY_BUCKETS)
+        .ok()?
+        .install_recorder()
+        .ok()?;
+    describe();
+    // Histogram samples are buffered until folded in; fold them regularly so
+    // an unscraped gateway does not grow.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Some(handle)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(CLIENTS_CONNECTED, "WebSocket clients connected now");
+    describe_counter!(EVENTS_RECEIVED, "Events accepted from the source");
+    describe_counter!(EVENTS_DROPPED, "Events refused (malformed, too large, repeated)");
+    describe_counter!(MESSAGES_SENT, "Event frames written to client sockets");
+    describe_counter!(SLOW_CLIENT_DROPS, "Clients closed with 4000 for falling behind");
+    describe_counter!(CLIENTS_REJECTED, "Clients closed for misbehaving");
+    describe_histogram!(DELIVERY_LATENCY, Unit::Seconds, "Event received to written to a socket");
+    describe_gauge!(SOURCE_UP, "1 while the event source is connected");
+    describe_counter!(SOURCE_CONNECTS, "Event source (re)connections");
+}

@@ -1,0 +1,193 @@
+//! The HTTP side: routes, the WebSocket upgrade, the `http` source's ingest
+//! endpoint, health and metrics, and the orderly shutdown of all of it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::client::{self, Limits};
+use crate::config::{Settings, SourceKind};
+use crate::event::EventId;
+use crate::hub::Hub;
+use crate::source::redis_pubsub::RedisPubSub;
+use crate::source::{self, Readiness};
+
+/// Per-connection read buffer. tungstenite's default (128 KiB) would cost
+/// more than everything else a connection holds; clients send little.
+const READ_BUFFER: usize = 4096;
+
+#[derive(Clone)]
+struct AppState {
+    hub: Arc<Hub>,
+    ready: Readiness,
+    limits: Limits,
+    max_client_frame: usize,
+    ingest_secret: Option<Arc<str>>,
+    metrics: Option<PrometheusHandle>,
+    shutdown: CancellationToken,
+    clients: TaskTracker,
+}
+
+/// Serves until `shutdown` fires, then closes every client with 1001 and
+/// returns once they are gone or `shutdown_grace` has passed.
+pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let metrics = crate::metrics::install();
+    let hub = Arc::new(Hub::new(settings.client_queue, settings.replay_window, settings.max_event_bytes, Hub::now_floor()));
+    let ready = Readiness::default();
+    let clients = TaskTracker::new();
+
+    let source = match settings.source {
+        SourceKind::Redis => {
+            let source = RedisPubSub { url: settings.redis_url.clone(), channel: settings.channel.clone() };
+            Some(tokio::spawn(source.run(hub.clone(), ready.clone(), shutdown.clone())))
+        }
+        SourceKind::RedisStream => anyhow::bail!("the redis-stream source is not built yet"),
+        SourceKind::Http => {
+            ready.set(true);
+            None
+        }
+    };
+
+    let state = AppState {
+        hub,
+        ready,
+        limits: Limits {
+            ping_interval: settings.ping_interval,
+            idle_timeout: settings.idle_timeout,
+            write_timeout: settings.write_timeout,
+            messages_per_second: settings.client_rate,
+        },
+        max_client_frame: settings.max_client_frame,
+        ingest_secret: settings.ingest_secret.as_deref().map(Arc::from),
+        metrics,
+        shutdown: shutdown.clone(),
+        clients: clients.clone(),
+    };
+    let app = router(state, settings.max_event_bytes);
+
+    let addr = listener.local_addr().context("reading the listening address")?;
+    tracing::info!(%addr, source = ?settings.source, "listening");
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(async move { server.await });
+
+    shutdown.cancelled().await;
+    tracing::info!(clients = clients.len(), "shutting down: closing clients with 1001");
+    clients.close();
+    let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
+    if tokio::time::timeout_at(deadline, clients.wait()).await.is_err() {
+        tracing::warn!(left = clients.len(), "clients did not close in time");
+    }
+    if tokio::time::timeout_at(deadline, server).await.is_err() {
+        tracing::warn!("HTTP connections did not finish in time");
+    }
+    if let Some(source) = source {
+        let _ = tokio::time::timeout_at(deadline, source).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn router(state: AppState, max_event_bytes: usize) -> Router {
+    let mut app = Router::new()
+        .route("/", get(websocket))
+        .route("/v1/ws", get(websocket))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    if state.ingest_secret.is_some() {
+        // A little headroom so oversized events reach the handler and are
+        // counted as `too_large` instead of vanishing in the extractor.
+        app = app.route("/v1/events", post(ingest).layer(DefaultBodyLimit::max(max_event_bytes.saturating_mul(4))));
+    }
+    app.with_state(state)
+}
+
+async fn websocket(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if st.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    let since = match query.get("since").map(|s| s.parse::<EventId>()) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(err)) => return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response(),
+    };
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(st.max_client_frame)
+        .max_frame_size(st.max_client_frame)
+        .on_upgrade(move |socket| {
+            let sub = st.hub.subscribe(since);
+            st.clients.track_future(client::serve(socket, peer, since, sub, st.limits, st.shutdown))
+        })
+}
+
+async fn readyz(State(st): State<AppState>) -> (StatusCode, &'static str) {
+    if st.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if st.ready.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "source not connected\n")
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    match &st.metrics {
+        Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics recorder not installed\n").into_response(),
+    }
+}
+
+/// `POST /v1/events`: the `http` source. One JSON event per request,
+/// authenticated with the shared secret.
+async fn ingest(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let Some(secret) = &st.ingest_secret else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "missing or wrong bearer secret"}))).into_response();
+    }
+    match source::ingest(&st.hub, "http", &body, None) {
+        Ok(id) => {
+            tracing::debug!(%id, elapsed = ?started.elapsed(), "event accepted over http");
+            (StatusCode::ACCEPTED, Json(json!({"id": id.to_string()}))).into_response()
+        }
+        Err(err) => {
+            let status = if err.reason() == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+            (status, Json(json!({"error": err.to_string()}))).into_response()
+        }
+    }
+}
+
+/// Compares secrets without leaking, through timing, how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
