@@ -1,0 +1,215 @@
+//! Events from Redis reach every client exactly once, in order, through
+//! their filters; bad events are counted and dropped; slow clients do not
+//! hold up the others.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use serde_json::json;
+
+const CHANNEL: &str = "mediawiki:notifications";
+
+async fn redis_gateway(extra: &[&str]) -> (Redis, Gateway) {
+    let redis = Redis::start();
+    let url = redis.url();
+    let mut args = vec!["--redis-url", url.as_str()];
+    args.extend_from_slice(extra);
+    let gateway = Gateway::start(&args);
+    gateway.wait_ready().await;
+    (redis, gateway)
+}
+
+#[tokio::test]
+async fn every_event_reaches_every_client_once_and_in_order() {
+    let (redis, gateway) = redis_gateway(&[]).await;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        clients.push(connect_hello(&gateway.ws_url()).await.0);
+    }
+    // The seed's URL shape (ws://host:port/) works too.
+    clients.push(connect_hello(&format!("ws://{}/", gateway.addr)).await.0);
+    gateway.wait_metric("rtn_clients_connected", 6.0).await;
+
+    const N: usize = 300;
+    for n in 0..N {
+        assert_eq!(redis.publish(CHANNEL, &event(n)).await, 1, "the gateway is the one subscriber");
+    }
+    for ws in &mut clients {
+        let mut last_id: Option<(u64, u64)> = None;
+        for n in 0..N {
+            let e = next_event(ws).await;
+            assert_eq!(e["page_title"], format!("Page {n}"));
+            assert_eq!(e["summary"], format!("edit number {n}"));
+            let id = e["id"].as_str().expect("id");
+            let (ms, seq) = id.split_once('-').expect("ms-seq");
+            let id = (ms.parse().unwrap(), seq.parse().unwrap());
+            assert!(last_id < Some(id), "ids increase");
+            last_id = Some(id);
+        }
+        // Nothing extra: a ping round-trip proves the queue is empty.
+        send_json(ws, json!({"op": "ping"})).await;
+        assert_eq!(next_json(ws).await["op"], "pong", "no duplicate events after the last one");
+    }
+    assert_eq!(gateway.metric("rtn_events_received_total").await, N as f64);
+    assert_eq!(gateway.metric("rtn_messages_sent_total").await, (N * 6) as f64);
+    assert!(gateway.metric("rtn_delivery_latency_seconds_count").await >= (N * 6) as f64);
+}
+
+#[tokio::test]
+async fn filters_select_events() {
+    let (redis, gateway) = redis_gateway(&[]).await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    send_json(&mut ws, json!({"op": "subscribe", "filter": {"namespaces": [0], "exclude_bots": true}})).await;
+    let ack = next_json(&mut ws).await;
+    assert_eq!(ack["op"], "subscribed");
+    assert_eq!(ack["filter"]["namespaces"], json!([0]));
+
+    let (mut titles_ws, _) = connect_hello(&gateway.ws_url()).await;
+    send_json(&mut titles_ws, json!({"op": "subscribe", "filter": {"titles": ["Page 7"]}})).await;
+    assert_eq!(next_json(&mut titles_ws).await["op"], "subscribed");
+
+    for n in 0..20 {
+        redis.publish(CHANNEL, &event(n)).await;
+    }
+    // event(n): namespace n % 2, bot when n % 3 == 0.
+    let expected: Vec<usize> = (0..20).filter(|n| n % 2 == 0 && n % 3 != 0).collect();
+    for n in expected {
+        assert_eq!(next_event(&mut ws).await["page_title"], format!("Page {n}"));
+    }
+    assert_eq!(next_event(&mut titles_ws).await["page_title"], "Page 7");
+
+    // A bad filter is refused with an error and the connection stays usable.
+    send_json(&mut ws, json!({"op": "subscribe", "filter": {"colour": "red"}})).await;
+    assert_eq!(next_json(&mut ws).await["op"], "error");
+    send_json(&mut ws, json!({"op": "ping"})).await;
+    assert_eq!(next_json(&mut ws).await["op"], "pong");
+}
+
+#[tokio::test]
+async fn malformed_events_are_counted_and_dropped() {
+    let (redis, gateway) = redis_gateway(&["--max-event-bytes", "2048"]).await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    let huge = json!({"page_title": "Big", "user_name": "U", "timestamp": "2026-11-25T01:02:03Z", "summary": "x".repeat(900), "url": format!("https://x/{}", "y".repeat(1500))}).to_string();
+    for bad in ["not json", "{}", "[]", r#"{"page_title":"P","user_name":"U","timestamp":"soon","summary":""}"#, huge.as_str(), "\u{0}\u{ff}"] {
+        redis.publish(CHANNEL, bad).await;
+    }
+    redis.publish(CHANNEL, &event(1)).await;
+    let e = next_event(&mut ws).await;
+    assert_eq!(e["page_title"], "Page 1", "the next good event still arrives");
+    assert_eq!(gateway.metric("rtn_events_dropped_total").await, 6.0);
+    let (_, metrics) = gateway.get("/metrics").await;
+    assert!(metrics.contains(r#"rtn_events_dropped_total{reason="too_large"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"rtn_events_dropped_total{reason="invalid"} 5"#), "{metrics}");
+    assert_eq!(gateway.get("/healthz").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_does_not_delay_the_others() {
+    let (redis, gateway) = redis_gateway(&["--client-queue", "512", "--write-timeout", "2"]).await;
+
+    // The stalled client: a tiny receive buffer, and it never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(gateway.addr).await.unwrap();
+    let (stalled, _) = tokio_tungstenite::client_async(gateway.ws_url(), stream).await.unwrap();
+
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        readers.push(connect_hello(&gateway.ws_url()).await.0);
+    }
+    gateway.wait_metric("rtn_clients_connected", 4.0).await;
+
+    // ~10 MB in all: more than loopback socket buffers absorb, so the stalled
+    // client really falls behind.
+    const N: usize = 6000;
+    let publisher = tokio::spawn({
+        let url = redis.url();
+        async move {
+            let client = redis::Client::open(url).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            for n in 0..N {
+                let big = json!({"page_title": format!("Page {n}"), "user_name": "U", "timestamp": "2026-11-25T01:02:03Z", "summary": "z".repeat(1000), "url": format!("https://example.org/{}", "u".repeat(600))}).to_string();
+                let _: i64 = redis::cmd("PUBLISH").arg(CHANNEL).arg(big).query_async(&mut conn).await.unwrap();
+                if n % 100 == 99 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let readers: Vec<_> = readers
+        .into_iter()
+        .map(|mut ws| {
+            tokio::spawn(async move {
+                for n in 0..N {
+                    assert_eq!(next_event(&mut ws).await["page_title"], format!("Page {n}"));
+                }
+                ws
+            })
+        })
+        .collect();
+    let mut kept = Vec::new();
+    for reader in readers {
+        kept.push(reader.await.expect("reader got every event in order"));
+    }
+    publisher.await.unwrap();
+    // The fast readers were never blocked behind the stalled one's write timeout.
+    assert!(started.elapsed() < Duration::from_secs(30), "readers took {:?}", started.elapsed());
+    gateway.wait_metric("rtn_slow_client_drops_total", 1.0).await;
+    gateway.wait_metric("rtn_clients_connected", 0.0).await;
+    assert_eq!(gateway.metric("rtn_clients_connected").await, 3.0, "only the stalled client was dropped");
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn resume_with_since_replays_exactly_what_was_missed() {
+    let (redis, gateway) = redis_gateway(&[]).await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    for n in 0..3 {
+        redis.publish(CHANNEL, &event(n)).await;
+    }
+    let mut last = String::new();
+    for _ in 0..3 {
+        last = next_event(&mut ws).await["id"].as_str().unwrap().to_string();
+    }
+    drop(ws);
+    for n in 3..8 {
+        redis.publish(CHANNEL, &event(n)).await;
+    }
+    gateway.wait_metric("rtn_events_received_total", 8.0).await;
+    let (mut ws, hello) = connect_hello(&format!("{}?since={last}", gateway.ws_url())).await;
+    assert!(hello["last_id"].is_string());
+    for n in 3..8 {
+        assert_eq!(next_event(&mut ws).await["page_title"], format!("Page {n}"));
+    }
+    let resumed = next_json(&mut ws).await;
+    assert_eq!(resumed["op"], "resumed");
+    assert_eq!(resumed["count"], 5);
+    redis.publish(CHANNEL, &event(8)).await;
+    assert_eq!(next_event(&mut ws).await["page_title"], "Page 8");
+
+    // An id from before this gateway started: it says events may be lost.
+    let (mut ws, _) = connect_hello(&format!("{}?since=1000-0", gateway.ws_url())).await;
+    assert_eq!(next_json(&mut ws).await["op"], "lost");
+    // A malformed id is refused at the handshake.
+    let bad = tokio_tungstenite::connect_async(format!("{}?since=yesterday", gateway.ws_url())).await;
+    assert!(bad.is_err());
+}
+
+#[tokio::test]
+async fn oversized_client_frames_and_floods_are_refused() {
+    let (_redis, gateway) = redis_gateway(&["--max-client-frame", "1024", "--client-rate", "5"]).await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    send_json(&mut ws, json!({"op": "subscribe", "filter": {"titles": ["x".repeat(2000)]}})).await;
+    assert_eq!(close_code(&mut ws).await, 1009);
+
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    for _ in 0..10 {
+        send_json(&mut ws, json!({"op": "ping"})).await;
+    }
+    assert_eq!(close_code(&mut ws).await, 1008);
+    let _ = ws.next().await;
+}

@@ -1,0 +1,89 @@
+//! The gateway outlives its broker and stops cleanly.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const CHANNEL: &str = "mediawiki:notifications";
+
+#[tokio::test]
+async fn reconnects_after_redis_is_killed_and_restarted() {
+    let mut redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url()]);
+    gateway.wait_ready().await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    redis.publish(CHANNEL, &event(1)).await;
+    assert_eq!(next_event(&mut ws).await["page_title"], "Page 1");
+
+    redis.kill();
+    // Not ready while the source is down, but still alive and serving clients.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while gateway.get("/readyz").await.0 != 503 {
+        assert!(tokio::time::Instant::now() < deadline, "readyz stayed 200 with redis gone");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gateway.get("/healthz").await.0, 200);
+    let (mut during, _) = connect_hello(&gateway.ws_url()).await;
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.restart();
+    gateway.wait_ready().await;
+    // Subscribed again: PUBLISH reports one receiver.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while redis.publish(CHANNEL, &event(2)).await != 1 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(next_event(&mut ws).await["page_title"], "Page 2", "the old client still gets events");
+    assert_eq!(next_event(&mut during).await["page_title"], "Page 2", "a client that joined during the outage too");
+    assert!(gateway.metric("rtn_source_connects_total").await >= 2.0);
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_with_1001_and_exits_zero() {
+    let redis = Redis::start();
+    let mut gateway = Gateway::start(&["--redis-url", &redis.url(), "--shutdown-grace", "5"]);
+    gateway.wait_ready().await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(connect_hello(&gateway.ws_url()).await.0);
+    }
+    gateway.wait_metric("rtn_clients_connected", 3.0).await;
+    gateway.signal("TERM");
+    for ws in &mut clients {
+        assert_eq!(close_code(ws).await, 1001);
+    }
+    assert_eq!(gateway.wait_exit(Duration::from_secs(8)), Some(0), "log: {}", gateway.log_text());
+}
+
+#[tokio::test]
+async fn sigterm_exits_within_the_grace_even_if_a_client_never_answers() {
+    let redis = Redis::start();
+    let mut gateway = Gateway::start(&["--redis-url", &redis.url(), "--shutdown-grace", "2"]);
+    gateway.wait_ready().await;
+    // A client that never reads, so it never answers the close frame.
+    let (_silent, _) = tokio_tungstenite::connect_async(gateway.ws_url()).await.unwrap();
+    gateway.wait_metric("rtn_clients_connected", 1.0).await;
+    let started = std::time::Instant::now();
+    gateway.signal("INT");
+    assert_eq!(gateway.wait_exit(Duration::from_secs(6)), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn bad_configuration_is_a_clear_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_realtimenotify"))
+        .args(["serve", "--source", "http"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ingest-secret"));
+
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_realtimenotify")).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--redis-url", "RTN_REDIS_URL", "--source", "--config", "--client-queue"] {
+        assert!(help.contains(flag), "--help mentions {flag}");
+    }
+}
