@@ -103,7 +103,8 @@ impl Client {
             return Exit::Abandon;
         }
         if let Some(lost) = lost {
-            let frame = json!({"op": "lost", "since": lost.since.to_string(), "oldest": lost.floor.next().to_string()});
+            let oldest = replay.first().map_or(lost.floor.next(), |e| e.id);
+            let frame = json!({"op": "lost", "since": lost.since.to_string(), "oldest": oldest.to_string()});
             if self.send_json(frame).await.is_err() {
                 return Exit::Abandon;
             }

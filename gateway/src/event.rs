@@ -227,6 +227,15 @@ impl EventId {
         EventId { ms, seq }
     }
 
+    /// The id right before `self` (zero stays zero).
+    pub fn prev(self) -> EventId {
+        match (self.ms, self.seq) {
+            (0, 0) => self,
+            (ms, 0) => EventId::new(ms - 1, u64::MAX),
+            (ms, seq) => EventId::new(ms, seq - 1),
+        }
+    }
+
     /// The id that comes right after `self` (for exclusive ranges).
     pub fn next(self) -> EventId {
         match self.seq.checked_add(1) {
@@ -363,6 +372,8 @@ mod tests {
         assert!(a < b);
         assert_eq!(b.to_string(), "1700000000001-0");
         assert_eq!(a.next(), EventId::new(1700000000000, 4));
+        assert_eq!(a.next().prev(), a);
+        assert_eq!(b.prev().next(), b);
         for bad in ["", "-", "1-", "a-1", "1-2-3", "+1-0", "99999999999999999999999-0"] {
             assert!(bad.parse::<EventId>().is_err(), "{bad}");
         }

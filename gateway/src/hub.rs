@@ -49,7 +49,7 @@ pub struct Subscription {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost {
     pub since: EventId,
-    /// Everything at or below this id is gone; what follows it is replayed.
+    /// Everything at or below this id is gone from the window.
     pub floor: EventId,
 }
 
@@ -155,6 +155,13 @@ impl Hub {
             live,
             last_id: w.last_id,
         }
+    }
+
+    /// Declares every id up to `floor` unreachable (a source learned that
+    /// its history starts later). Never lowers the floor.
+    pub fn raise_floor(&self, floor: EventId) {
+        let mut w = self.lock();
+        w.floor = w.floor.max(floor);
     }
 
     pub fn last_id(&self) -> Option<EventId> {

@@ -23,17 +23,24 @@ use tokio_util::task::TaskTracker;
 use crate::client::{self, Limits};
 use crate::config::{Settings, SourceKind};
 use crate::event::EventId;
-use crate::hub::Hub;
+use crate::hub::{Hub, Lost, Subscription};
 use crate::source::redis_pubsub::RedisPubSub;
+use crate::source::redis_stream::{RedisStream, StreamHistory};
 use crate::source::{self, Readiness};
 
 /// Per-connection read buffer. tungstenite's default (128 KiB) would cost
 /// more than everything else a connection holds; clients send little.
 const READ_BUFFER: usize = 4096;
 
+/// Most events fetched from the stream for one resuming client beyond the
+/// in-memory window; a client further behind is told it lost events.
+const BACKFILL_LIMIT: usize = 50_000;
+
 #[derive(Clone)]
 struct AppState {
     hub: Arc<Hub>,
+    /// Older history than the hub's window (the `redis-stream` source).
+    history: Option<StreamHistory>,
     ready: Readiness,
     limits: Limits,
     max_client_frame: usize,
@@ -47,16 +54,32 @@ struct AppState {
 /// returns once they are gone or `shutdown_grace` has passed.
 pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let metrics = crate::metrics::install();
-    let hub = Arc::new(Hub::new(settings.client_queue, settings.replay_window, settings.max_event_bytes, Hub::now_floor()));
+    // Sources without history cannot vouch for anything before now; the
+    // stream source sets its own floor from what Redis still keeps.
+    let floor = match settings.source {
+        SourceKind::RedisStream => EventId::ZERO,
+        SourceKind::Redis | SourceKind::Http => Hub::now_floor(),
+    };
+    let hub = Arc::new(Hub::new(settings.client_queue, settings.replay_window, settings.max_event_bytes, floor));
     let ready = Readiness::default();
     let clients = TaskTracker::new();
 
+    let mut history = None;
     let source = match settings.source {
         SourceKind::Redis => {
             let source = RedisPubSub { url: settings.redis_url.clone(), channel: settings.channel.clone() };
             Some(tokio::spawn(source.run(hub.clone(), ready.clone(), shutdown.clone())))
         }
-        SourceKind::RedisStream => anyhow::bail!("the redis-stream source is not built yet"),
+        SourceKind::RedisStream => {
+            let source = RedisStream {
+                url: settings.redis_url.clone(),
+                key: settings.stream_key.clone(),
+                window: settings.replay_window,
+                max_event_bytes: settings.max_event_bytes,
+            };
+            history = Some(StreamHistory::new(source.clone()));
+            Some(tokio::spawn(source.run(hub.clone(), ready.clone(), shutdown.clone())))
+        }
         SourceKind::Http => {
             ready.set(true);
             None
@@ -65,6 +88,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
 
     let state = AppState {
         hub,
+        history,
         ready,
         limits: Limits {
             ping_interval: settings.ping_interval,
@@ -138,9 +162,30 @@ async fn websocket(
         .max_message_size(st.max_client_frame)
         .max_frame_size(st.max_client_frame)
         .on_upgrade(move |socket| {
-            let sub = st.hub.subscribe(since);
-            st.clients.track_future(client::serve(socket, peer, since, sub, st.limits, st.shutdown))
+            let clients = st.clients.clone();
+            clients.track_future(async move {
+                let mut sub = st.hub.subscribe(since);
+                if let (Some(lost), Some(history)) = (sub.lost, &st.history) {
+                    backfill(history, lost, &mut sub).await;
+                }
+                client::serve(socket, peer, since, sub, st.limits, st.shutdown).await
+            })
         })
+}
+
+/// Fills a resuming client's gap from the stream when the window no longer
+/// holds it. Only a complete backfill is used, so the replay has no hole.
+async fn backfill(history: &StreamHistory, lost: Lost, sub: &mut Subscription) {
+    match history.between(lost.since, lost.floor, BACKFILL_LIMIT).await {
+        Ok(backfill) if backfill.complete => {
+            sub.replay.splice(0..0, backfill.events);
+            if !backfill.trimmed {
+                sub.lost = None;
+            }
+        }
+        Ok(_) => tracing::info!(since = %lost.since, "resume point too far back for a backfill"),
+        Err(err) => tracing::warn!(error = %format!("{err:#}"), "backfill from the stream failed"),
+    }
 }
 
 async fn readyz(State(st): State<AppState>) -> (StatusCode, &'static str) {

@@ -5,6 +5,7 @@
 //! (behind `GET /readyz`).
 
 pub mod redis_pubsub;
+pub mod redis_stream;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
