@@ -6,6 +6,7 @@
 //! only ever blocks its own task; the hub's broadcast channel never waits.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -14,6 +15,8 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::Slot;
+use crate::auth::{self, Identity, Verifier};
 use crate::event::{Envelope, EventId};
 use crate::filter::Filter;
 use crate::hub::Subscription;
@@ -26,6 +29,7 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const LAGGED: u16 = 4000;
+    pub const TOKEN_EXPIRED: u16 = 4001;
 }
 
 /// Per-connection limits, from [`Settings`](crate::config::Settings).
@@ -46,6 +50,9 @@ enum ClientMessage {
         filter: Filter,
     },
     Ping,
+    /// A fresh token, before the current one expires (or, on a public
+    /// gateway, to sign in an anonymous connection).
+    Auth { token: String },
 }
 
 /// Why the client loop ended: decides the close frame, if any.
@@ -55,9 +62,18 @@ enum Exit {
     Abandon,
 }
 
+/// Who the client is, and who checks its tokens.
+pub struct Auth {
+    pub identity: Option<Identity>,
+    pub verifier: Option<Arc<Verifier>>,
+    /// Held for the connection's life: the per-IP limit.
+    pub slot: Option<Slot>,
+}
+
 struct Client {
     socket: WebSocket,
     limits: Limits,
+    auth: Auth,
     filter: Filter,
     /// Newest event id sent; live events at or below it were replayed already.
     last_sent: Option<EventId>,
@@ -69,13 +85,22 @@ struct Client {
 }
 
 /// Runs one client until it leaves, misbehaves, lags, or the gateway stops.
-pub async fn serve(socket: WebSocket, peer: SocketAddr, since: Option<EventId>, sub: Subscription, limits: Limits, shutdown: CancellationToken) {
+pub async fn serve(
+    socket: WebSocket,
+    peer: SocketAddr,
+    since: Option<EventId>,
+    sub: Subscription,
+    limits: Limits,
+    auth: Auth,
+    shutdown: CancellationToken,
+) {
     let connected = metrics::gauge!(m::CLIENTS_CONNECTED);
     connected.increment(1.0);
     tracing::debug!(%peer, "client connected");
     let mut client = Client {
         socket,
         limits,
+        auth,
         filter: Filter::default(),
         last_sent: since,
         last_heard: Instant::now(),
@@ -123,10 +148,18 @@ impl Client {
 
         let mut ping = tokio::time::interval(self.limits.ping_interval);
         ping.tick().await; // the first tick is immediate
+        let expiry = tokio::time::sleep_until(self.expiry());
+        tokio::pin!(expiry);
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Exit::Close(close::GOING_AWAY, "server shutting down"),
+                _ = &mut expiry => {
+                    if self.expiry() <= tokio::time::Instant::now() {
+                        return Exit::Close(close::TOKEN_EXPIRED, "token expired: reconnect with a new one");
+                    }
+                    expiry.as_mut().reset(self.expiry());
+                }
                 event = live.recv() => match event {
                     Ok(envelope) => {
                         if self.deliver(&envelope).await.is_err() {
@@ -168,7 +201,7 @@ impl Client {
             return Ok(());
         }
         self.last_sent = Some(envelope.id);
-        if !self.filter.matches(&envelope.event) {
+        if !auth::may_see(self.auth.identity.as_ref(), &envelope.event) || !self.filter.matches(&envelope.event) {
             return Ok(());
         }
         self.send(Message::Text(envelope.frame.clone())).await?;
@@ -207,7 +240,41 @@ impl Client {
                 Err(problem) => json!({"op": "error", "message": problem}),
             },
             Ok(ClientMessage::Ping) => json!({"op": "pong"}),
+            Ok(ClientMessage::Auth { token }) => self.on_auth(&token),
             Err(err) => json!({"op": "error", "message": format!("bad message: {err}")}),
+        }
+    }
+
+    /// Takes a fresh token. A failed refresh keeps the current identity
+    /// (until it expires): the client may retry with another token.
+    fn on_auth(&mut self, token: &str) -> serde_json::Value {
+        let Some(verifier) = &self.auth.verifier else {
+            return json!({"op": "error", "message": "this gateway does not accept tokens"});
+        };
+        let checked = match &self.auth.identity {
+            Some(current) => verifier.verify_refresh(token, current),
+            None => verifier.verify_new(token),
+        };
+        match checked {
+            Ok(identity) => {
+                let reply = json!({"op": "authenticated", "user": identity.name, "expires": identity.expires});
+                self.auth.identity = Some(identity);
+                reply
+            }
+            Err(err) => json!({"op": "error", "message": err.to_string()}),
+        }
+    }
+
+    /// When the connection's token runs out (with the skew leeway); far
+    /// away for anonymous connections.
+    fn expiry(&self) -> tokio::time::Instant {
+        let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        match (&self.auth.identity, &self.auth.verifier) {
+            (Some(identity), Some(verifier)) => {
+                let left = (identity.expires + verifier.leeway()).saturating_sub(auth::now_secs());
+                tokio::time::Instant::now() + Duration::from_secs(left)
+            }
+            _ => far,
         }
     }
 

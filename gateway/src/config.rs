@@ -25,6 +25,17 @@ pub enum SourceKind {
     Http,
 }
 
+/// Who may connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    /// Anonymous clients get events addressed to everyone; clients with a
+    /// token also get events addressed to them. For public wikis.
+    Public,
+    /// A valid token is required at the handshake. For private wikis.
+    Private,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
@@ -100,6 +111,36 @@ pub struct Options {
     #[arg(long, env = "RTN_CLIENT_RATE")]
     pub client_rate: Option<u32>,
 
+    /// public: anonymous clients allowed; private: a token is required [default: public]
+    #[arg(long, env = "RTN_AUTH_MODE", value_enum)]
+    pub auth_mode: Option<AuthMode>,
+
+    /// Secrets that sign connection tokens ($wgRealTimeNotifySecret), comma
+    /// separated: list the old and the new one while rotating.
+    #[arg(long, env = "RTN_TOKEN_SECRETS", value_delimiter = ',', hide_env_values = true)]
+    pub token_secrets: Option<Vec<String>>,
+
+    /// This wiki's id: tokens must name it as their audience
+    #[arg(long, env = "RTN_WIKI_ID")]
+    pub wiki_id: Option<String>,
+
+    /// Seconds of clock skew tolerated when checking token times [default: 30]
+    #[arg(long, env = "RTN_TOKEN_LEEWAY", value_name = "SECS")]
+    pub token_leeway: Option<u64>,
+
+    /// Origins allowed to open sockets, comma separated (e.g.
+    /// https://wiki.example.org); empty allows any [default: any]
+    #[arg(long, env = "RTN_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// Open sockets allowed per client IP; 0 for no limit [default: 100]
+    #[arg(long, env = "RTN_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+
+    /// Proxies (e.g. nginx) whose X-Forwarded-For names the client, comma separated
+    #[arg(long, env = "RTN_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+
     /// Seconds to wait for clients to close on shutdown [default: 10]
     #[arg(long, env = "RTN_SHUTDOWN_GRACE", value_name = "SECS")]
     pub shutdown_grace: Option<u64>,
@@ -127,7 +168,9 @@ impl Options {
         let b = file;
         Ok(prefer!(a, b; listen, source, redis_url, channel, stream_key, ingest_secret,
             max_event_bytes, client_queue, replay_window, ping_interval, idle_timeout,
-            write_timeout, max_client_frame, client_rate, shutdown_grace, log_format))
+            write_timeout, max_client_frame, client_rate, auth_mode, token_secrets, wiki_id,
+            token_leeway, allowed_origins, max_connections_per_ip, trusted_proxies, shutdown_grace,
+            log_format))
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Options> {
@@ -154,6 +197,13 @@ pub struct Settings {
     pub write_timeout: Duration,
     pub max_client_frame: usize,
     pub client_rate: u32,
+    pub auth_mode: AuthMode,
+    pub token_secrets: Vec<String>,
+    pub wiki_id: Option<String>,
+    pub token_leeway: u64,
+    pub allowed_origins: Vec<String>,
+    pub max_connections_per_ip: usize,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
 }
@@ -178,6 +228,13 @@ impl TryFrom<Options> for Settings {
             write_timeout: secs(o.write_timeout, 10),
             max_client_frame: o.max_client_frame.unwrap_or(4096),
             client_rate: o.client_rate.unwrap_or(20),
+            auth_mode: o.auth_mode.unwrap_or(AuthMode::Public),
+            token_secrets: o.token_secrets.unwrap_or_default().into_iter().filter(|s| !s.is_empty()).collect(),
+            wiki_id: o.wiki_id.filter(|w| !w.is_empty()),
+            token_leeway: o.token_leeway.unwrap_or(30),
+            allowed_origins: o.allowed_origins.unwrap_or_default().into_iter().filter(|s| !s.is_empty()).collect(),
+            max_connections_per_ip: o.max_connections_per_ip.unwrap_or(100),
+            trusted_proxies: o.trusted_proxies.unwrap_or_default(),
             shutdown_grace: secs(o.shutdown_grace, 10),
             log_format: o.log_format.unwrap_or(LogFormat::Human),
         };
@@ -186,6 +243,15 @@ impl TryFrom<Options> for Settings {
         }
         if s.ingest_secret.as_ref().is_some_and(|k| k.len() < 16) {
             bail!("--ingest-secret must be at least 16 characters");
+        }
+        if s.auth_mode == AuthMode::Private && s.token_secrets.is_empty() {
+            bail!("--auth-mode private needs --token-secrets (or RTN_TOKEN_SECRETS): without it nobody could connect");
+        }
+        if !s.token_secrets.is_empty() && s.wiki_id.is_none() {
+            bail!("--token-secrets needs --wiki-id: tokens are checked against the wiki they were minted for");
+        }
+        if s.token_secrets.iter().any(|k| k.len() < 32) {
+            bail!("each token secret must be at least 32 characters");
         }
         if s.idle_timeout <= s.ping_interval {
             bail!("--idle-timeout ({:?}) must be longer than --ping-interval ({:?})", s.idle_timeout, s.ping_interval);

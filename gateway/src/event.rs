@@ -6,6 +6,7 @@
 //! re-serializing (instead of forwarding the raw bytes as the seed design did)
 //! means nothing the schema does not know about can reach a browser.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
@@ -66,6 +67,20 @@ pub struct Event {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_title: Option<String>,
+    /// Who may receive it (absent: everyone the gateway admits). Never sent
+    /// to clients: a watcher list is private.
+    #[serde(default, skip_serializing)]
+    pub audience: Option<Audience>,
+}
+
+/// The addressees of a targeted event: users by id, and holders of rights.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audience {
+    #[serde(default)]
+    pub users: HashSet<u64>,
+    #[serde(default)]
+    pub rights: Vec<String>,
 }
 
 fn schema_v1() -> u32 {
@@ -132,6 +147,11 @@ impl Event {
         }
         if let Some(target) = &self.target_title {
             check_len("target_title", target, 1, MAX_TITLE_BYTES)?;
+        }
+        if let Some(audience) = &self.audience {
+            if audience.rights.len() > 16 || audience.rights.iter().any(|r| r.is_empty() || r.len() > 64) {
+                return Err(field("audience", "lists too many or malformed rights"));
+            }
         }
         if let Some(url) = &self.url {
             check_len("url", url, 1, MAX_URL_BYTES)?;
@@ -363,6 +383,16 @@ mod tests {
         assert_eq!(v["id"], "5-1");
         assert_eq!(v["summary"], "<b>s</b>");
         assert!(v.get("email").is_none());
+    }
+
+    #[test]
+    fn the_audience_is_read_but_never_forwarded() {
+        let raw = r#"{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","audience":{"users":[3,4],"rights":["patrol"]}}"#;
+        let event = Event::parse(raw.as_bytes(), 16384).unwrap();
+        assert_eq!(event.audience.as_ref().unwrap().users, HashSet::from([3, 4]));
+        let env = Envelope::new(EventId::new(1, 0), event, Instant::now());
+        assert!(!env.frame.as_str().contains("audience"), "{}", env.frame.as_str());
+        assert!(!env.frame.as_str().contains("patrol"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - [`event`]: the event schema, validation, ids, and the shared frame;
 //! - [`hub`]: fan-out (a broadcast channel) plus the replay window;
 //! - [`source`]: tasks that feed the hub (Redis pub/sub, …);
+//! - [`admission`]: Origin allow-list and per-IP limits at the handshake;
+//! - [`auth`]: connection tokens and who may see which event;
 //! - [`client`]: one task per WebSocket client;
 //! - [`filter`]: per-client subscription filters;
 //! - [`server`]: HTTP routes, the upgrade, health, metrics, shutdown;
@@ -16,6 +18,8 @@
 //! handed to every task: the signal handler cancels it, sources stop, clients
 //! close with 1001, and [`server::run`] returns.
 
+pub mod admission;
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod event;

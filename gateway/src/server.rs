@@ -20,8 +20,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::Admission;
+use crate::auth::Verifier;
 use crate::client::{self, Limits};
-use crate::config::{Settings, SourceKind};
+use crate::config::{AuthMode, Settings, SourceKind};
 use crate::event::EventId;
 use crate::hub::{Hub, Lost, Subscription};
 use crate::source::redis_pubsub::RedisPubSub;
@@ -31,6 +33,12 @@ use crate::source::{self, Readiness};
 /// Per-connection read buffer. tungstenite's default (128 KiB) would cost
 /// more than everything else a connection holds; clients send little.
 const READ_BUFFER: usize = 4096;
+
+/// The subprotocol the gateway speaks; browsers offer it beside the token.
+pub const PROTOCOL: &str = "realtimenotify.v1";
+/// Prefix of the subprotocol entry that carries a token, so the token does
+/// not have to sit in the URL (and in proxy logs).
+pub const TOKEN_PROTOCOL_PREFIX: &str = "realtimenotify.token.";
 
 /// Most events fetched from the stream for one resuming client beyond the
 /// in-memory window; a client further behind is told it lost events.
@@ -43,6 +51,9 @@ struct AppState {
     history: Option<StreamHistory>,
     ready: Readiness,
     limits: Limits,
+    auth_mode: AuthMode,
+    verifier: Option<Arc<Verifier>>,
+    admission: Arc<Admission>,
     max_client_frame: usize,
     ingest_secret: Option<Arc<str>>,
     metrics: Option<PrometheusHandle>,
@@ -96,6 +107,16 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
             write_timeout: settings.write_timeout,
             messages_per_second: settings.client_rate,
         },
+        auth_mode: settings.auth_mode,
+        verifier: match (&settings.wiki_id, settings.token_secrets.is_empty()) {
+            (Some(wiki), false) => Some(Arc::new(Verifier::new(&settings.token_secrets, wiki, settings.token_leeway))),
+            _ => None,
+        },
+        admission: Arc::new(Admission::new(
+            settings.allowed_origins.clone(),
+            settings.trusted_proxies.clone(),
+            settings.max_connections_per_ip,
+        )),
         max_client_frame: settings.max_client_frame,
         ingest_secret: settings.ingest_secret.as_deref().map(Arc::from),
         metrics,
@@ -142,21 +163,50 @@ fn router(state: AppState, max_event_bytes: usize) -> Router {
     app.with_state(state)
 }
 
+/// The handshake: every check that can refuse a client happens here,
+/// before the upgrade, so a refused client never sees a single event.
 async fn websocket(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let refuse = |status: StatusCode, reason: &'static str, message: String| {
+        metrics::counter!(crate::metrics::CLIENTS_REJECTED, "reason" => reason).increment(1);
+        tracing::info!(%peer, reason, %message, "handshake refused");
+        (status, Json(json!({"error": message}))).into_response()
+    };
     if st.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    if !st.admission.origin_allowed(&headers) {
+        return refuse(StatusCode::FORBIDDEN, "origin", "this origin may not connect".into());
     }
     let since = match query.get("since").map(|s| s.parse::<EventId>()) {
         None => None,
         Some(Ok(id)) => Some(id),
-        Some(Err(err)) => return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response(),
+        Some(Err(err)) => return refuse(StatusCode::BAD_REQUEST, "bad_request", err.to_string()),
     };
+    let token = token_from(&headers).or_else(|| query.get("token").cloned());
+    let identity = match (token, &st.verifier) {
+        (Some(token), Some(verifier)) => match verifier.verify_new(&token) {
+            Ok(identity) => Some(identity),
+            Err(err) => return refuse(StatusCode::UNAUTHORIZED, "token", err.to_string()),
+        },
+        (Some(_), None) => return refuse(StatusCode::UNAUTHORIZED, "token", "this gateway does not accept tokens".into()),
+        (None, _) if st.auth_mode == AuthMode::Private => {
+            return refuse(StatusCode::UNAUTHORIZED, "token", "a token is required to connect".into())
+        }
+        (None, _) => None,
+    };
+    let ip = st.admission.client_ip(peer.ip(), &headers);
+    let Some(slot) = st.admission.acquire(ip) else {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "per_ip", format!("too many connections from {ip}"));
+    };
+    let auth = client::Auth { identity, verifier: st.verifier.clone(), slot: Some(slot) };
     upgrade
+        .protocols([PROTOCOL])
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_message_size(st.max_client_frame)
@@ -168,7 +218,7 @@ async fn websocket(
                 if let (Some(lost), Some(history)) = (sub.lost, &st.history) {
                     backfill(history, lost, &mut sub).await;
                 }
-                client::serve(socket, peer, since, sub, st.limits, st.shutdown).await
+                client::serve(socket, peer, since, sub, st.limits, auth, st.shutdown).await
             })
         })
 }
@@ -186,6 +236,16 @@ async fn backfill(history: &StreamHistory, lost: Lost, sub: &mut Subscription) {
         Ok(_) => tracing::info!(since = %lost.since, "resume point too far back for a backfill"),
         Err(err) => tracing::warn!(error = %format!("{err:#}"), "backfill from the stream failed"),
     }
+}
+
+/// The token offered as a `Sec-WebSocket-Protocol` entry, if any.
+fn token_from(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(TOKEN_PROTOCOL_PREFIX).map(str::to_string))
 }
 
 async fn readyz(State(st): State<AppState>) -> (StatusCode, &'static str) {

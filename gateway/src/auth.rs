@@ -1,0 +1,219 @@
+//! Who a client is: short-lived connection tokens minted by the wiki.
+//!
+//! The wiki's API (`action=realtimenotifytoken`) signs a JWT with HS256 and a
+//! secret shared with the gateway. The gateway checks it locally, without
+//! calling back to the wiki: signature (against every configured secret, so
+//! a secret can be rotated with both valid for a while), issuer, audience
+//! (this wiki's id), expiry and not-before with a small clock-skew leeway,
+//! and that its `jti` was not used for another connection already.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::event::Event;
+
+/// The `iss` claim the wiki sets.
+pub const ISSUER: &str = "realtimenotify";
+/// Most remembered token ids; past this, the oldest-expiring are forgotten
+/// early (a replay then succeeds only within an already short lifetime).
+const MAX_SEEN: usize = 200_000;
+
+/// Claims of a connection token.
+#[derive(Debug, Clone, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    rights: Vec<String>,
+    exp: u64,
+    jti: String,
+}
+
+/// An authenticated client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: u64,
+    pub name: String,
+    pub rights: HashSet<String>,
+    /// Unix seconds after which the connection must present a fresh token.
+    pub expires: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("token rejected: {0}")]
+    Invalid(String),
+    #[error("token expired")]
+    Expired,
+    #[error("token was already used for a connection")]
+    Replayed,
+    #[error("token is for another user than this connection's")]
+    OtherUser,
+}
+
+pub struct Verifier {
+    keys: Vec<DecodingKey>,
+    validation: Validation,
+    /// jti → exp of tokens already used to connect.
+    seen: Mutex<HashMap<String, u64>>,
+}
+
+impl Verifier {
+    /// `secrets`: every secret currently valid (old and new during a rotation).
+    pub fn new(secrets: &[String], wiki_id: &str, leeway_secs: u64) -> Verifier {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[wiki_id]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = leeway_secs;
+        Verifier {
+            keys: secrets.iter().map(|s| DecodingKey::from_secret(s.as_bytes())).collect(),
+            validation,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks a token presented to open a connection: valid, and not used before.
+    pub fn verify_new(&self, token: &str) -> Result<Identity, AuthError> {
+        let (identity, jti) = self.verify(token)?;
+        let now = now_secs();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MAX_SEEN {
+            seen.retain(|_, exp| *exp + self.validation.leeway >= now);
+        }
+        if seen.len() >= MAX_SEEN {
+            // Still full of live tokens: forget the one expiring soonest.
+            if let Some(oldest) = seen.iter().min_by_key(|(_, exp)| **exp).map(|(k, _)| k.clone()) {
+                seen.remove(&oldest);
+            }
+        }
+        if seen.insert(jti, identity.expires).is_some() {
+            return Err(AuthError::Replayed);
+        }
+        Ok(identity)
+    }
+
+    /// Checks a refresh token on an open connection: valid and for the same user.
+    pub fn verify_refresh(&self, token: &str, current: &Identity) -> Result<Identity, AuthError> {
+        let (identity, _) = self.verify(token)?;
+        if identity.user_id != current.user_id {
+            return Err(AuthError::OtherUser);
+        }
+        Ok(identity)
+    }
+
+    fn verify(&self, token: &str) -> Result<(Identity, String), AuthError> {
+        let mut last_err = AuthError::Invalid("no token secret configured".into());
+        for key in &self.keys {
+            match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
+                Ok(data) => {
+                    let c = data.claims;
+                    let user_id = c.sub.parse().map_err(|_| AuthError::Invalid("sub is not a user id".into()))?;
+                    if c.jti.is_empty() || c.jti.len() > 128 {
+                        return Err(AuthError::Invalid("jti missing or too long".into()));
+                    }
+                    let identity = Identity { user_id, name: c.name, rights: c.rights.into_iter().collect(), expires: c.exp };
+                    return Ok((identity, c.jti));
+                }
+                Err(err) => {
+                    use jsonwebtoken::errors::ErrorKind;
+                    last_err = match err.kind() {
+                        ErrorKind::ExpiredSignature => AuthError::Expired,
+                        // Another key may still match; keep trying.
+                        ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                        other => AuthError::Invalid(format!("{other:?}")),
+                    };
+                    if !matches!(err.kind(), ErrorKind::InvalidSignature) {
+                        return Err(last_err);
+                    }
+                }
+            }
+        }
+        Err(last_err)
+    }
+
+    pub fn leeway(&self) -> u64 {
+        self.validation.leeway
+    }
+}
+
+/// Whether `who` may see `event`: events without an audience go to every
+/// client the gateway admitted; addressed ones only to the listed users and
+/// the holders of the listed rights.
+pub fn may_see(who: Option<&Identity>, event: &Event) -> bool {
+    let Some(audience) = &event.audience else {
+        return true;
+    };
+    let Some(who) = who else {
+        return false;
+    };
+    audience.users.contains(&who.user_id) || audience.rights.iter().any(|r| who.rights.contains(r))
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    fn token(secret: &str, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    }
+
+    fn claims(jti: &str, exp_in: i64) -> serde_json::Value {
+        let now = now_secs() as i64;
+        json!({"iss": ISSUER, "aud": "testwiki", "sub": "7", "name": "Alice", "rights": ["read", "patrol"], "iat": now, "nbf": now, "exp": now + exp_in, "jti": jti})
+    }
+
+    #[test]
+    fn accepts_good_tokens_under_either_rotation_secret_once() {
+        let v = Verifier::new(&["old-secret-0123456789".into(), "new-secret-0123456789".into()], "testwiki", 5);
+        let id = v.verify_new(&token("new-secret-0123456789", claims("a", 60))).unwrap();
+        assert_eq!((id.user_id, id.name.as_str()), (7, "Alice"));
+        assert!(id.rights.contains("patrol"));
+        assert!(v.verify_new(&token("old-secret-0123456789", claims("b", 60))).is_ok());
+        assert_eq!(v.verify_new(&token("new-secret-0123456789", claims("a", 60))), Err(AuthError::Replayed));
+    }
+
+    #[test]
+    fn rejects_forged_expired_wrong_wiki_and_alg_none() {
+        let v = Verifier::new(&["the-secret-0123456789".into()], "testwiki", 5);
+        assert!(matches!(v.verify_new(&token("forged-secret-000000", claims("a", 60))), Err(AuthError::Invalid(_))));
+        assert_eq!(v.verify_new(&token("the-secret-0123456789", claims("b", -60))), Err(AuthError::Expired));
+        let mut other = claims("c", 60);
+        other["aud"] = "otherwiki".into();
+        assert!(v.verify_new(&token("the-secret-0123456789", other)).is_err());
+        // Within the leeway, a token from a slightly fast clock is fine.
+        let mut early = claims("d", 60);
+        early["nbf"] = (now_secs() + 3).into();
+        assert!(v.verify_new(&token("the-secret-0123456789", early)).is_ok());
+        let unsigned = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims("e", 60).to_string()));
+        assert!(v.verify_new(&unsigned).is_err());
+        assert!(v.verify_new("not a token").is_err());
+    }
+
+    fn b64(s: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn refresh_must_be_for_the_same_user() {
+        let v = Verifier::new(&["the-secret-0123456789".into()], "testwiki", 5);
+        let me = v.verify_new(&token("the-secret-0123456789", claims("a", 60))).unwrap();
+        assert!(v.verify_refresh(&token("the-secret-0123456789", claims("b", 120)), &me).is_ok());
+        let mut bob = claims("c", 60);
+        bob["sub"] = "8".into();
+        assert_eq!(v.verify_refresh(&token("the-secret-0123456789", bob), &me), Err(AuthError::OtherUser));
+    }
+}

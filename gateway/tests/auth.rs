@@ -1,0 +1,159 @@
+//! Tokens, origins, limits and targeted events, at the real handshake.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-new";
+const OLD_SECRET: &str = "0123456789abcdef0123456789abcdef-old";
+const CHANNEL: &str = "mediawiki:notifications";
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn token_with(secret: &str, claims: Value) -> String {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+fn claims(user: u64, rights: &[&str], ttl: i64) -> Value {
+    json!({"iss": "realtimenotify", "aud": "testwiki", "sub": user.to_string(), "name": format!("User{user}"),
+           "rights": rights, "iat": now(), "nbf": now(), "exp": now() + ttl, "jti": format!("{}", fastrand_id())})
+}
+
+fn fastrand_id() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    (std::process::id() as u128) << 64 | N.fetch_add(1, Ordering::Relaxed) as u128
+}
+
+fn token(user: u64, rights: &[&str]) -> String {
+    token_with(SECRET, claims(user, rights, 300))
+}
+
+/// Opens a socket offering the token as a subprotocol; Err(status) on refusal.
+async fn connect_with(gateway: &Gateway, token: Option<&str>, origin: Option<&str>) -> Result<Ws, u16> {
+    let mut request = gateway.ws_url().into_client_request().unwrap();
+    let mut protocols = "realtimenotify.v1".to_string();
+    if let Some(t) = token {
+        protocols.push_str(&format!(", realtimenotify.token.{t}"));
+    }
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&protocols).unwrap());
+    if let Some(o) = origin {
+        request.headers_mut().insert("Origin", HeaderValue::from_str(o).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((mut ws, response)) => {
+            assert_eq!(response.headers()["sec-websocket-protocol"], "realtimenotify.v1");
+            assert_eq!(next_json(&mut ws).await["op"], "hello");
+            Ok(ws)
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(other) => panic!("unexpected handshake error {other}"),
+    }
+}
+
+fn private_gateway(redis: &Redis, extra: &[&str]) -> Gateway {
+    let secrets = format!("{OLD_SECRET},{SECRET}");
+    let url = redis.url();
+    let mut args = vec!["--redis-url", url.as_str(), "--auth-mode", "private", "--token-secrets", secrets.as_str(), "--wiki-id", "testwiki"];
+    args.extend_from_slice(extra);
+    Gateway::start(&args)
+}
+
+#[tokio::test]
+async fn a_private_gateway_admits_only_valid_fresh_tokens() {
+    let redis = Redis::start();
+    let gateway = private_gateway(&redis, &["--token-leeway", "2"]);
+    gateway.wait_ready().await;
+    assert_eq!(connect_with(&gateway, None, None).await.err(), Some(401), "no token");
+    assert_eq!(connect_with(&gateway, Some(&token_with("forged-forged-forged-forged-forged!", claims(1, &["read"], 300))), None).await.err(), Some(401), "forged");
+    assert_eq!(connect_with(&gateway, Some(&token_with(SECRET, claims(1, &["read"], -60))), None).await.err(), Some(401), "expired");
+    let mut other_wiki = claims(1, &["read"], 300);
+    other_wiki["aud"] = "otherwiki".into();
+    assert_eq!(connect_with(&gateway, Some(&token_with(SECRET, other_wiki)), None).await.err(), Some(401), "wrong wiki");
+    assert_eq!(connect_with(&gateway, Some("garbage"), None).await.err(), Some(401));
+
+    let good = token(1, &["read"]);
+    let mut ws = connect_with(&gateway, Some(&good), None).await.expect("a valid token connects");
+    assert_eq!(connect_with(&gateway, Some(&good), None).await.err(), Some(401), "replayed");
+    // The old secret is still valid during a rotation; the query string works too.
+    let old = token_with(OLD_SECRET, claims(2, &["read"], 300));
+    let (mut by_query, _) = connect_hello(&format!("{}?token={old}", gateway.ws_url())).await;
+
+    redis.publish(CHANNEL, &event(1)).await;
+    assert_eq!(next_event(&mut ws).await["page_title"], "Page 1");
+    assert_eq!(next_event(&mut by_query).await["page_title"], "Page 1");
+    assert_eq!(gateway.metric("rtn_clients_rejected_total").await, 6.0);
+}
+
+#[tokio::test]
+async fn origins_and_per_ip_limits_are_enforced() {
+    let redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url(), "--allowed-origins", "http://wiki.test", "--max-connections-per-ip", "2"]);
+    gateway.wait_ready().await;
+    assert_eq!(connect_with(&gateway, None, Some("http://evil.test")).await.err(), Some(403));
+    let _a = connect_with(&gateway, None, Some("http://wiki.test")).await.expect("allowed origin");
+    let b = connect_with(&gateway, None, None).await.expect("no origin: not a browser");
+    assert_eq!(connect_with(&gateway, None, None).await.err(), Some(429));
+    drop(b);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while connect_with(&gateway, None, None).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the slot was never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn targeted_events_reach_only_their_audience() {
+    let redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url(), "--token-secrets", SECRET, "--wiki-id", "testwiki"]);
+    gateway.wait_ready().await;
+    let mut watcher = connect_with(&gateway, Some(&token(7, &["read"])), None).await.unwrap();
+    let mut patroller = connect_with(&gateway, Some(&token(8, &["read", "patrol"])), None).await.unwrap();
+    let mut plain = connect_with(&gateway, Some(&token(9, &["read"])), None).await.unwrap();
+    let mut anonymous = connect_with(&gateway, None, None).await.unwrap();
+
+    let addressed = |title: &str, audience: Value| {
+        json!({"page_title": title, "user_name": "Bob", "timestamp": "2026-11-25T01:02:03Z", "summary": "", "audience": audience}).to_string()
+    };
+    redis.publish(CHANNEL, &addressed("Watched", json!({"users": [7]}))).await;
+    redis.publish(CHANNEL, &json!({"type": "alert", "page_title": "Blanked", "user_name": "Vandal", "timestamp": "2026-11-25T01:02:03Z", "summary": "", "audience": {"rights": ["patrol"]}}).to_string()).await;
+    redis.publish(CHANNEL, &event(3)).await;
+
+    let first = next_event(&mut watcher).await;
+    assert_eq!(first["page_title"], "Watched");
+    assert!(first.get("audience").is_none(), "the audience is never sent");
+    assert_eq!(next_event(&mut watcher).await["page_title"], "Page 3");
+    let alert = next_event(&mut patroller).await;
+    assert_eq!((alert["page_title"].as_str(), alert["type"].as_str()), (Some("Blanked"), Some("alert")));
+    assert_eq!(next_event(&mut patroller).await["page_title"], "Page 3");
+    assert_eq!(next_event(&mut plain).await["page_title"], "Page 3", "the plain user gets neither addressed event");
+    assert_eq!(next_event(&mut anonymous).await["page_title"], "Page 3", "nor does an anonymous one");
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_in_band_and_expiry_closes_with_4001() {
+    let redis = Redis::start();
+    let gateway = private_gateway(&redis, &["--token-leeway", "0"]);
+    gateway.wait_ready().await;
+    let short = |user| token_with(SECRET, claims(user, &["read"], 2));
+    let mut refreshed = connect_with(&gateway, Some(&short(1)), None).await.unwrap();
+    let mut lapsing = connect_with(&gateway, Some(&short(2)), None).await.unwrap();
+
+    send_json(&mut refreshed, json!({"op": "auth", "token": token_with(SECRET, claims(1, &["read"], 60))})).await;
+    assert_eq!(next_json(&mut refreshed).await["op"], "authenticated");
+    send_json(&mut refreshed, json!({"op": "auth", "token": token_with(SECRET, claims(5, &["read"], 60))})).await;
+    let refused = next_json(&mut refreshed).await;
+    assert_eq!(refused["op"], "error", "a token for another user cannot take over: {refused}");
+
+    assert_eq!(close_code(&mut lapsing).await, 4001);
+    redis.publish(CHANNEL, &event(4)).await;
+    assert_eq!(next_event(&mut refreshed).await["page_title"], "Page 4", "the refreshed socket stays open");
+}
