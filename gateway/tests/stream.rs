@@ -143,19 +143,27 @@ async fn resume_older_than_retention_says_events_were_lost() {
 }
 
 /// Publishes events `0..n` to the stream with a pause between them,
-/// retrying each until Redis accepts it (Redis may be restarting).
+/// retrying each until Redis accepts it (Redis may be restarting). Entry ids
+/// are explicit so a retry is idempotent: Redis can be killed after storing
+/// an entry but before replying, and the retry must not add it twice.
 fn spawn_publisher(url: String, n: usize, pause: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = redis::Client::open(url).unwrap();
         let mut conn = None;
+        let base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
         for i in 0..n {
+            let id = format!("{base}-{}", i + 1);
             loop {
                 if conn.is_none() {
                     conn = client.get_multiplexed_async_connection().await.ok();
                 }
                 if let Some(c) = conn.as_mut() {
-                    if xadd(c, i).await.is_ok() {
-                        break;
+                    let added: redis::RedisResult<String> =
+                        redis::cmd("XADD").arg(KEY).arg(&id).arg("event").arg(event(i)).query_async(c).await;
+                    match added {
+                        Ok(_) => break,
+                        Err(e) if e.to_string().contains("equal or smaller") => break, // stored before the crash
+                        Err(_) => {}
                     }
                     conn = None;
                 }
