@@ -44,7 +44,7 @@ pub struct Limits {
 /// What a client may send.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
-enum ClientMessage {
+pub enum ClientMessage {
     Subscribe {
         #[serde(default)]
         filter: Filter,
@@ -53,6 +53,18 @@ enum ClientMessage {
     /// A fresh token, before the current one expires (or, on a public
     /// gateway, to sign in an anonymous connection).
     Auth { token: String },
+}
+
+impl ClientMessage {
+    /// Parses one text frame from a client. Filters are checked too, so a
+    /// message that parses is one the gateway will act on.
+    pub fn parse(text: &str) -> Result<ClientMessage, String> {
+        let message: ClientMessage = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if let ClientMessage::Subscribe { filter } = &message {
+            filter.check()?;
+        }
+        Ok(message)
+    }
 }
 
 /// Why the client loop ended: decides the close frame, if any.
@@ -231,17 +243,14 @@ impl Client {
     }
 
     fn on_text(&mut self, text: &str) -> serde_json::Value {
-        match serde_json::from_str::<ClientMessage>(text) {
-            Ok(ClientMessage::Subscribe { filter }) => match filter.check() {
-                Ok(()) => {
-                    self.filter = filter;
-                    json!({"op": "subscribed", "filter": self.filter})
-                }
-                Err(problem) => json!({"op": "error", "message": problem}),
-            },
+        match ClientMessage::parse(text) {
+            Ok(ClientMessage::Subscribe { filter }) => {
+                self.filter = filter;
+                json!({"op": "subscribed", "filter": self.filter})
+            }
             Ok(ClientMessage::Ping) => json!({"op": "pong"}),
             Ok(ClientMessage::Auth { token }) => self.on_auth(&token),
-            Err(err) => json!({"op": "error", "message": format!("bad message: {err}")}),
+            Err(problem) => json!({"op": "error", "message": format!("bad message: {problem}")}),
         }
     }
 

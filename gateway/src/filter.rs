@@ -29,12 +29,12 @@ pub struct Filter {
 
 impl Filter {
     /// Checks limits a client could abuse.
-    pub fn check(&self) -> Result<(), &'static str> {
+    pub fn check(&self) -> Result<(), String> {
         if self.titles.as_ref().is_some_and(|t| t.len() > MAX_TITLES) {
-            return Err("a filter may list at most 500 titles");
+            return Err(format!("a filter may list at most {MAX_TITLES} titles"));
         }
         if self.namespaces.as_ref().is_some_and(|n| n.len() > 64) {
-            return Err("a filter may list at most 64 namespaces");
+            return Err("a filter may list at most 64 namespaces".into());
         }
         Ok(())
     }
