@@ -62,7 +62,9 @@ pub struct Options {
     #[arg(long, env = "RTN_SOURCE", value_enum)]
     pub source: Option<SourceKind>,
 
-    /// Redis server for the redis and redis-stream sources [default: redis://127.0.0.1:6379]
+    /// Redis for the redis and redis-stream sources: redis://host:port,
+    /// redis+sentinel://host:port,.../master, or redis+cluster://host:port,...
+    /// [default: redis://127.0.0.1:6379]
     #[arg(long, env = "RTN_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
 
@@ -238,6 +240,9 @@ impl TryFrom<Options> for Settings {
             shutdown_grace: secs(o.shutdown_grace, 10),
             log_format: o.log_format.unwrap_or(LogFormat::Human),
         };
+        if s.source != SourceKind::Http {
+            crate::broker::Broker::parse(&s.redis_url)?;
+        }
         if s.source == SourceKind::Http && s.ingest_secret.is_none() {
             bail!("--source http needs --ingest-secret (or RTN_INGEST_SECRET): without it nobody could publish");
         }

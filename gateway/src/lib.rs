@@ -6,7 +6,8 @@
 //! - [`config`]: flags, `RTN_*` environment and TOML file → [`config::Settings`];
 //! - [`event`]: the event schema, validation, ids, and the shared frame;
 //! - [`hub`]: fan-out (a broadcast channel) plus the replay window;
-//! - [`source`]: tasks that feed the hub (Redis pub/sub, …);
+//! - [`source`]: tasks that feed the hub (Redis pub/sub, Redis Streams);
+//! - [`broker`]: one Redis server, Sentinel or Cluster;
 //! - [`admission`]: Origin allow-list and per-IP limits at the handshake;
 //! - [`auth`]: connection tokens and who may see which event;
 //! - [`client`]: one task per WebSocket client;
@@ -20,6 +21,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod broker;
 pub mod client;
 pub mod config;
 pub mod event;

@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::Admission;
 use crate::auth::Verifier;
+use crate::broker::Broker;
 use crate::client::{self, Limits};
 use crate::config::{AuthMode, Settings, SourceKind};
 use crate::event::EventId;
@@ -78,12 +79,12 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     let mut history = None;
     let source = match settings.source {
         SourceKind::Redis => {
-            let source = RedisPubSub { url: settings.redis_url.clone(), channel: settings.channel.clone() };
+            let source = RedisPubSub { broker: Broker::parse(&settings.redis_url)?, channel: settings.channel.clone() };
             Some(tokio::spawn(source.run(hub.clone(), ready.clone(), shutdown.clone())))
         }
         SourceKind::RedisStream => {
             let source = RedisStream {
-                url: settings.redis_url.clone(),
+                broker: Broker::parse(&settings.redis_url)?,
                 key: settings.stream_key.clone(),
                 window: settings.replay_window,
                 max_event_bytes: settings.max_event_bytes,

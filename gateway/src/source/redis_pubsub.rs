@@ -11,13 +11,14 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{ingest, Backoff, Readiness};
+use crate::broker::Broker;
 use crate::hub::Hub;
 use crate::metrics as m;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RedisPubSub {
-    pub url: String,
+    pub broker: Broker,
     pub channel: String,
 }
 
@@ -30,7 +31,7 @@ impl RedisPubSub {
         while !shutdown.is_cancelled() {
             match self.connect().await {
                 Ok(pubsub) => {
-                    tracing::info!(url = %redacted(&self.url), channel = %self.channel, "subscribed to redis");
+                    tracing::info!(broker = %self.broker, channel = %self.channel, "subscribed to redis");
                     metrics::counter!(m::SOURCE_CONNECTS).increment(1);
                     ready.set(true);
                     backoff.reset();
@@ -62,24 +63,15 @@ impl RedisPubSub {
     }
 
     async fn connect(&self) -> anyhow::Result<redis::aio::PubSub> {
-        let client = redis::Client::open(self.url.as_str())
-            .with_context(|| format!("bad redis url {}", redacted(&self.url)))?;
+        let client = self.broker.client().await?;
         let mut pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
             .await
             .context("connecting to redis timed out")?
-            .with_context(|| format!("connecting to {}", redacted(&self.url)))?;
+            .with_context(|| format!("connecting to {}", self.broker))?;
         pubsub
             .subscribe(&self.channel)
             .await
             .with_context(|| format!("subscribing to {}", self.channel))?;
         Ok(pubsub)
-    }
-}
-
-/// The URL without its password, for logs.
-pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_string(),
     }
 }

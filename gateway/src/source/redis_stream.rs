@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
-use redis::{AsyncCommands, AsyncConnectionConfig, Value};
+use redis::{AsyncCommands, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::{ingest, Backoff, Readiness};
+use crate::broker::{Broker, Connection};
 use crate::event::{Envelope, Event, EventId};
 use crate::hub::Hub;
 use crate::metrics as m;
@@ -36,7 +36,7 @@ const BATCH: usize = 1000;
 
 #[derive(Clone)]
 pub struct RedisStream {
-    pub url: String,
+    pub broker: Broker,
     pub key: String,
     /// How many recent entries to load into the hub at start.
     pub window: usize,
@@ -64,11 +64,11 @@ impl RedisStream {
 
     /// One connection's life: load history once, then read until an error.
     async fn follow(&self, hub: &Hub, ready: &Readiness, shutdown: &CancellationToken, last: &mut Option<EventId>, backoff: &mut Backoff) -> anyhow::Result<()> {
-        let mut conn = connect(&self.url, BLOCK + Duration::from_secs(5)).await?;
+        let mut conn = self.broker.connect(BLOCK + Duration::from_secs(5)).await?;
         if last.is_none() {
             *last = Some(self.preload(&mut conn, hub).await?);
         }
-        tracing::info!(key = %self.key, from = %last.unwrap_or(EventId::ZERO), "following redis stream");
+        tracing::info!(broker = %self.broker, key = %self.key, from = %last.unwrap_or(EventId::ZERO), "following redis stream");
         metrics::counter!(m::SOURCE_CONNECTS).increment(1);
         ready.set(true);
         backoff.reset();
@@ -94,7 +94,7 @@ impl RedisStream {
 
     /// Loads the newest `window` entries into the hub and tells it which ids
     /// are beyond reach. Returns the id to follow from.
-    async fn preload(&self, conn: &mut MultiplexedConnection, hub: &Hub) -> anyhow::Result<EventId> {
+    async fn preload(&self, conn: &mut Connection, hub: &Hub) -> anyhow::Result<EventId> {
         let newest: StreamRangeReply = conn
             .xrevrange_count(&self.key, "+", "-", self.window + 1)
             .await
@@ -142,7 +142,7 @@ impl StreamHistory {
 
     /// Entries with `after < id <= upto`, oldest first, at most `limit`.
     pub async fn between(&self, after: EventId, upto: EventId, limit: usize) -> anyhow::Result<Backfill> {
-        let mut conn = connect(&self.source.url, Duration::from_secs(5)).await?;
+        let mut conn = self.source.broker.connect(Duration::from_secs(5)).await?;
         let trimmed = trimmed_floor(&mut conn, &self.source.key).await?;
         let start = format!("({after}");
         let range: StreamRangeReply = conn
@@ -163,17 +163,6 @@ impl StreamHistory {
     }
 }
 
-async fn connect(url: &str, response_timeout: Duration) -> anyhow::Result<MultiplexedConnection> {
-    let client = redis::Client::open(url).with_context(|| format!("bad redis url {}", super::redis_pubsub::redacted(url)))?;
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(response_timeout));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .with_context(|| format!("connecting to {}", super::redis_pubsub::redacted(url)))
-}
-
 fn payload(entry: &StreamId) -> &[u8] {
     match entry.map.get(FIELD) {
         Some(Value::BulkString(bytes)) => bytes,
@@ -185,7 +174,7 @@ fn payload(entry: &StreamId) -> &[u8] {
 /// (`MAXLEN`/`MINID`) removes everything before `first-entry`, which shows as
 /// `entries-added` exceeding `length`; `XDEL` shows as `max-deleted-entry-id`.
 /// Zero for a stream that never lost an entry or does not exist yet.
-async fn trimmed_floor(conn: &mut MultiplexedConnection, key: &str) -> anyhow::Result<EventId> {
+async fn trimmed_floor(conn: &mut Connection, key: &str) -> anyhow::Result<EventId> {
     let info: redis::RedisResult<Value> = redis::cmd("XINFO").arg("STREAM").arg(key).query_async(conn).await;
     let info = match info {
         Ok(info) => info,
