@@ -105,6 +105,10 @@ pub struct Options {
     #[arg(long, env = "RTN_WRITE_TIMEOUT", value_name = "SECS")]
     pub write_timeout: Option<u64>,
 
+    /// Seconds a client may take to send its handshake (request headers) [default: 10]
+    #[arg(long, env = "RTN_HANDSHAKE_TIMEOUT", value_name = "SECS")]
+    pub handshake_timeout: Option<u64>,
+
     /// Largest frame a client may send, in bytes [default: 4096]
     #[arg(long, env = "RTN_MAX_CLIENT_FRAME")]
     pub max_client_frame: Option<usize>,
@@ -170,7 +174,7 @@ impl Options {
         let b = file;
         Ok(prefer!(a, b; listen, source, redis_url, channel, stream_key, ingest_secret,
             max_event_bytes, client_queue, replay_window, ping_interval, idle_timeout,
-            write_timeout, max_client_frame, client_rate, auth_mode, token_secrets, wiki_id,
+            write_timeout, handshake_timeout, max_client_frame, client_rate, auth_mode, token_secrets, wiki_id,
             token_leeway, allowed_origins, max_connections_per_ip, trusted_proxies, shutdown_grace,
             log_format))
     }
@@ -197,6 +201,7 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub write_timeout: Duration,
+    pub handshake_timeout: Duration,
     pub max_client_frame: usize,
     pub client_rate: u32,
     pub auth_mode: AuthMode,
@@ -228,6 +233,7 @@ impl TryFrom<Options> for Settings {
             ping_interval: secs(o.ping_interval, 20),
             idle_timeout: secs(o.idle_timeout, 60),
             write_timeout: secs(o.write_timeout, 10),
+            handshake_timeout: secs(o.handshake_timeout, 10),
             max_client_frame: o.max_client_frame.unwrap_or(4096),
             client_rate: o.client_rate.unwrap_or(20),
             auth_mode: o.auth_mode.unwrap_or(AuthMode::Public),

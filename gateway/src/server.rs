@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::body::Bytes;
@@ -16,7 +16,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tower_service::Service;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -128,9 +132,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
 
     let addr = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%addr, source = ?settings.source, "listening");
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(accept(listener, app, settings.handshake_timeout, shutdown.clone()));
 
     shutdown.cancelled().await;
     tracing::info!(clients = clients.len(), "shutting down: closing clients with 1001");
@@ -147,6 +149,45 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Accepts HTTP connections until `shutdown`, then lets open requests
+/// finish. Written out instead of `axum::serve` for what that lacks: a bound
+/// on how long a client may take to send its request headers (slowloris),
+/// and `TCP_NODELAY`, so small event frames are not held back by Nagle's
+/// algorithm.
+async fn accept(listener: TcpListener, app: Router, handshake_timeout: Duration, shutdown: CancellationToken) {
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(handshake_timeout);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().call(request)
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "http connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
 }
 
 fn router(state: AppState, max_event_bytes: usize) -> Router {

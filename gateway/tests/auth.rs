@@ -157,3 +157,19 @@ async fn tokens_are_refreshed_in_band_and_expiry_closes_with_4001() {
     redis.publish(CHANNEL, &event(4)).await;
     assert_eq!(next_event(&mut refreshed).await["page_title"], "Page 4", "the refreshed socket stays open");
 }
+
+#[tokio::test]
+async fn a_handshake_that_never_finishes_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url(), "--handshake-timeout", "1"]);
+    let mut slow = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    slow.write_all(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n").await.unwrap(); // and never the rest
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server never closed the stalled handshake");
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    // Meanwhile ordinary clients are served.
+    assert_eq!(gateway.get("/healthz").await.0, 200);
+}
