@@ -85,7 +85,7 @@ impl Verifier {
         let now = now_secs();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= MAX_SEEN {
-            seen.retain(|_, exp| *exp + self.validation.leeway >= now);
+            seen.retain(|_, exp| exp.saturating_add(self.validation.leeway) >= now);
         }
         if seen.len() >= MAX_SEEN {
             // Still full of live tokens: forget the one expiring soonest.
@@ -143,14 +143,21 @@ impl Verifier {
     }
 }
 
-/// Whether `who` may see `event`: events without an audience go to every
-/// client the gateway admitted; addressed ones only to the listed users and
-/// the holders of the listed rights.
+/// Whether `who` may see `event`: events without an audience, and public
+/// ones, go to every client the gateway admitted; addressed ones only to the
+/// listed users and the holders of the listed rights.
 pub fn may_see(who: Option<&Identity>, event: &Event) -> bool {
-    let Some(audience) = &event.audience else {
-        return true;
-    };
-    let Some(who) = who else {
+    match &event.audience {
+        None => true,
+        Some(audience) if audience.public => true,
+        Some(_) => addressed_to(who, event),
+    }
+}
+
+/// Whether `event` names `who` among its addressees (by user id or by one of
+/// its rights). Events without an audience are addressed to nobody.
+pub fn addressed_to(who: Option<&Identity>, event: &Event) -> bool {
+    let (Some(audience), Some(who)) = (&event.audience, who) else {
         return false;
     };
     audience.users.contains(&who.user_id) || audience.rights.iter().any(|r| who.rights.contains(r))
@@ -173,6 +180,22 @@ mod tests {
     fn claims(jti: &str, exp_in: i64) -> serde_json::Value {
         let now = now_secs() as i64;
         json!({"iss": ISSUER, "aud": "testwiki", "sub": "7", "name": "Alice", "rights": ["read", "patrol"], "iat": now, "nbf": now, "exp": now + exp_in, "jti": jti})
+    }
+
+    #[test]
+    fn public_events_reach_everyone_and_address_only_their_audience() {
+        let event = |audience: &str| {
+            let raw = format!(r#"{{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","audience":{audience}}}"#);
+            Event::parse(raw.as_bytes(), 16384).unwrap()
+        };
+        let alice = Identity { user_id: 7, name: "Alice".into(), rights: HashSet::from(["patrol".to_owned()]), expires: 0 };
+        let bob = Identity { user_id: 8, name: "Bob".into(), rights: HashSet::new(), expires: 0 };
+        let watched = event(r#"{"public":true,"users":[7]}"#);
+        assert!(may_see(None, &watched) && may_see(Some(&bob), &watched));
+        assert!(addressed_to(Some(&alice), &watched) && !addressed_to(Some(&bob), &watched) && !addressed_to(None, &watched));
+        let alert = event(r#"{"rights":["patrol"]}"#);
+        assert!(may_see(Some(&alice), &alert) && !may_see(Some(&bob), &alert) && !may_see(None, &alert));
+        assert!(addressed_to(Some(&alice), &alert));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admission::Slot;
 use crate::auth::{self, Identity, Verifier};
-use crate::event::{Envelope, EventId};
+use crate::event::{Envelope, Event, EventId};
 use crate::filter::Filter;
 use crate::hub::Subscription;
 use crate::metrics as m;
@@ -213,13 +213,21 @@ impl Client {
             return Ok(());
         }
         self.last_sent = Some(envelope.id);
-        if !auth::may_see(self.auth.identity.as_ref(), &envelope.event) || !self.filter.matches(&envelope.event) {
+        if !self.wants(&envelope.event) {
             return Ok(());
         }
         self.send(Message::Text(envelope.frame.clone())).await?;
         self.sent.increment(1);
         self.latency.record(envelope.received_at.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Whether this client may see `event` and asked for it.
+    fn wants(&self, event: &Event) -> bool {
+        let who = self.auth.identity.as_ref();
+        auth::may_see(who, event)
+            && self.filter.matches(event)
+            && (!self.filter.addressed || auth::addressed_to(who, event))
     }
 
     async fn on_message(&mut self, message: Message) -> Option<Exit> {
@@ -244,6 +252,9 @@ impl Client {
 
     fn on_text(&mut self, text: &str) -> serde_json::Value {
         match ClientMessage::parse(text) {
+            Ok(ClientMessage::Subscribe { filter }) if filter.addressed && self.auth.identity.is_none() => {
+                json!({"op": "error", "message": "the `addressed` filter needs an authenticated connection"})
+            }
             Ok(ClientMessage::Subscribe { filter }) => {
                 self.filter = filter;
                 json!({"op": "subscribed", "filter": self.filter})
@@ -280,8 +291,10 @@ impl Client {
         let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
         match (&self.auth.identity, &self.auth.verifier) {
             (Some(identity), Some(verifier)) => {
-                let left = (identity.expires + verifier.leeway()).saturating_sub(auth::now_secs());
-                tokio::time::Instant::now() + Duration::from_secs(left)
+                // Saturating and capped: `exp` comes from a token, and an
+                // absurd one must not overflow the clock arithmetic.
+                let left = identity.expires.saturating_add(verifier.leeway()).saturating_sub(auth::now_secs());
+                tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600))
             }
             _ => far,
         }

@@ -22,6 +22,13 @@ const MAX_USER_BYTES: usize = 255;
 const MAX_SUMMARY_CHARS: usize = 1000;
 const MAX_WIKI_BYTES: usize = 64;
 const MAX_URL_BYTES: usize = 2048;
+const MAX_REASONS: usize = 8;
+
+/// A reason code: what the browser looks up in its messages, so a strict
+/// alphabet keeps anything else out.
+fn is_code(s: &str) -> bool {
+    (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
 
 /// What happened to the page.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +74,10 @@ pub struct Event {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_title: Option<String>,
+    /// For `alert` events: why the change looks suspicious (`blanking`,
+    /// `large_removal`, ...), short codes the browser translates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
     /// Who may receive it (absent: everyone the gateway admits). Never sent
     /// to clients: a watcher list is private.
     #[serde(default, skip_serializing)]
@@ -74,6 +85,10 @@ pub struct Event {
 }
 
 /// The addressees of a targeted event: users by id, and holders of rights.
+///
+/// A `public` event goes to everyone the gateway admits, and its addressees
+/// are only marked (a client that subscribed with `addressed` gets just
+/// those): this is how "my watchlist" works without sending each change twice.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Audience {
@@ -81,6 +96,8 @@ pub struct Audience {
     pub users: HashSet<u64>,
     #[serde(default)]
     pub rights: Vec<String>,
+    #[serde(default)]
+    pub public: bool,
 }
 
 fn schema_v1() -> u32 {
@@ -152,6 +169,9 @@ impl Event {
             if audience.rights.len() > 16 || audience.rights.iter().any(|r| r.is_empty() || r.len() > 64) {
                 return Err(field("audience", "lists too many or malformed rights"));
             }
+        }
+        if self.reasons.len() > MAX_REASONS || !self.reasons.iter().all(|r| is_code(r)) {
+            return Err(field("reasons", "must be at most 8 codes of 1 to 32 characters a-z, 0-9, _"));
         }
         if let Some(url) = &self.url {
             check_len("url", url, 1, MAX_URL_BYTES)?;
@@ -257,10 +277,13 @@ impl EventId {
     }
 
     /// The id that comes right after `self` (for exclusive ranges).
+    /// The smallest id after this one; the largest id is its own successor
+    /// (saturating rather than wrapping back to an older id).
     pub fn next(self) -> EventId {
-        match self.seq.checked_add(1) {
-            Some(seq) => EventId::new(self.ms, seq),
-            None => EventId::new(self.ms.saturating_add(1), 0),
+        match (self.seq.checked_add(1), self.ms.checked_add(1)) {
+            (Some(seq), _) => EventId::new(self.ms, seq),
+            (None, Some(ms)) => EventId::new(ms, 0),
+            (None, None) => self,
         }
     }
 }
@@ -393,6 +416,25 @@ mod tests {
         let env = Envelope::new(EventId::new(1, 0), event, Instant::now());
         assert!(!env.frame.as_str().contains("audience"), "{}", env.frame.as_str());
         assert!(!env.frame.as_str().contains("patrol"));
+    }
+
+    #[test]
+    fn alert_reasons_are_short_codes() {
+        let with = |reasons: &str| {
+            let raw = format!(r#"{{"type":"alert","page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","reasons":{reasons}}}"#);
+            Event::parse(raw.as_bytes(), 16384)
+        };
+        assert_eq!(with(r#"["blanking","large_removal"]"#).unwrap().reasons, ["blanking", "large_removal"]);
+        for bad in [r#"["<b>"]"#, r#"[""]"#, r#"["Blanking"]"#, &format!(r#"["{}"]"#, "a".repeat(33)), &format!("[{}]", vec![r#""a""#; 9].join(","))] {
+            assert!(with(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn the_largest_id_is_its_own_successor() {
+        let max = EventId::new(u64::MAX, u64::MAX);
+        assert_eq!(max.next(), max);
+        assert_eq!(EventId::new(5, u64::MAX).next(), EventId::new(6, 0));
     }
 
     #[test]

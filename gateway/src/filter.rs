@@ -25,6 +25,11 @@ pub struct Filter {
     pub exclude_minor: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub titles: Option<HashSet<String>>,
+    /// Only events addressed to this client (its watchlist, its talk page,
+    /// alerts for its rights). Needs an authenticated client; the caller
+    /// checks it with [`crate::auth::addressed_to`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub addressed: bool,
 }
 
 impl Filter {

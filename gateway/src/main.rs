@@ -1,5 +1,6 @@
 //! The `realtimenotify` command.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -86,7 +87,8 @@ fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_env("RTN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.init(),
+        // Colours only on a terminal: escape codes make log files unreadable.
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }

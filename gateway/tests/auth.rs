@@ -138,6 +138,57 @@ async fn targeted_events_reach_only_their_audience() {
     assert_eq!(next_event(&mut anonymous).await["page_title"], "Page 3", "nor does an anonymous one");
 }
 
+/// "My watchlist": a public change also names its watchers; clients that
+/// subscribed with `addressed` get only what names them, everyone else gets
+/// every public change.
+#[tokio::test]
+async fn the_addressed_filter_keeps_only_what_names_the_client() {
+    let redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url(), "--token-secrets", SECRET, "--wiki-id", "testwiki"]);
+    gateway.wait_ready().await;
+    let addressed = json!({"op": "subscribe", "filter": {"addressed": true}});
+    let mut watcher = connect_with(&gateway, Some(&token(7, &["read"])), None).await.unwrap();
+    let mut owner = connect_with(&gateway, Some(&token(9, &["read"])), None).await.unwrap();
+    let mut patroller = connect_with(&gateway, Some(&token(8, &["read", "patrol"])), None).await.unwrap();
+    let mut everything = connect_with(&gateway, Some(&token(10, &["read"])), None).await.unwrap();
+    let mut anonymous = connect_with(&gateway, None, None).await.unwrap();
+    for ws in [&mut watcher, &mut owner, &mut patroller] {
+        send_json(ws, addressed.clone()).await;
+        assert_eq!(next_json(ws).await["op"], "subscribed");
+    }
+    send_json(&mut anonymous, addressed.clone()).await;
+    let refused = next_json(&mut anonymous).await;
+    assert_eq!(refused["op"], "error", "{refused}");
+
+    let change = |title: &str, audience: Value| {
+        json!({"page_title": title, "user_name": "Bob", "timestamp": "2026-11-25T01:02:03Z", "summary": "", "audience": audience}).to_string()
+    };
+    redis.publish(CHANNEL, &change("Watched", json!({"public": true, "users": [7]}))).await;
+    redis.publish(CHANNEL, &json!({"type": "alert", "page_title": "Blanked", "user_name": "Vandal", "timestamp": "2026-11-25T01:02:03Z", "summary": "", "reasons": ["blanking"], "audience": {"rights": ["patrol"]}}).to_string()).await;
+    redis.publish(CHANNEL, &change("User talk:Owner", json!({"public": true, "users": [9]}))).await;
+    redis.publish(CHANNEL, &change("End", json!({"public": true, "users": [7, 9], "rights": ["patrol"]}))).await;
+
+    let titles = |events: Vec<Value>| events.iter().map(|e| e["page_title"].as_str().unwrap_or("?").to_owned()).collect::<Vec<_>>();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(next_event(&mut watcher).await);
+    }
+    assert_eq!(titles(got), ["Watched", "End"]);
+    let got = vec![next_event(&mut owner).await, next_event(&mut owner).await];
+    assert_eq!(titles(got), ["User talk:Owner", "End"]);
+    let alert = next_event(&mut patroller).await;
+    assert_eq!(alert["reasons"], json!(["blanking"]), "alert reasons are forwarded: {alert}");
+    assert_eq!(next_event(&mut patroller).await["page_title"], "End");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(next_event(&mut everything).await);
+    }
+    assert_eq!(titles(got), ["Watched", "User talk:Owner", "End"], "public changes reach everyone, alerts do not");
+    let first = next_event(&mut anonymous).await;
+    assert_eq!(first["page_title"], "Watched", "an anonymous client keeps its old filter and sees public changes");
+    assert!(first.get("audience").is_none());
+}
+
 #[tokio::test]
 async fn tokens_are_refreshed_in_band_and_expiry_closes_with_4001() {
     let redis = Redis::start();
