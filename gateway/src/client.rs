@@ -19,7 +19,7 @@ use crate::admission::Slot;
 use crate::auth::{self, Identity, Verifier};
 use crate::event::{Envelope, Event, EventId};
 use crate::filter::Filter;
-use crate::hub::Subscription;
+use crate::hub::{Lost, Subscription};
 use crate::metrics as m;
 
 /// Close codes, see `docs/protocol.md`.
@@ -123,7 +123,7 @@ pub async fn serve(
     };
     let exit = client.run(since, sub, &shutdown).await;
     if let Exit::Close(code, reason) = exit {
-        client.close(code, reason).await;
+        Box::pin(client.close(code, reason)).await;
     }
     connected.decrement(1.0);
     tracing::debug!(%peer, "client left");
@@ -132,30 +132,11 @@ pub async fn serve(
 impl Client {
     async fn run(&mut self, since: Option<EventId>, sub: Subscription, shutdown: &CancellationToken) -> Exit {
         let Subscription { replay, lost, mut live, last_id } = sub;
-        let mut hello = json!({"op": "hello", "protocol": 1, "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
-        if let Some(id) = last_id {
-            hello["last_id"] = id.to_string().into();
-        }
-        if self.send_json(hello).await.is_err() {
+        // Boxed, like the other rarely taken paths below: a future reserves
+        // room for its largest state for the whole connection, and idle
+        // connections are most of a gateway's memory.
+        if Box::pin(self.greet(since, replay, lost, last_id)).await.is_err() {
             return Exit::Abandon;
-        }
-        if let Some(lost) = lost {
-            let oldest = replay.first().map_or(lost.floor.next(), |e| e.id);
-            let frame = json!({"op": "lost", "since": lost.since.to_string(), "oldest": oldest.to_string()});
-            if self.send_json(frame).await.is_err() {
-                return Exit::Abandon;
-            }
-        }
-        if let Some(since) = since {
-            let count = replay.len();
-            for envelope in replay {
-                if self.deliver(&envelope).await.is_err() {
-                    return Exit::Abandon;
-                }
-            }
-            if self.send_json(json!({"op": "resumed", "since": since.to_string(), "count": count})).await.is_err() {
-                return Exit::Abandon;
-            }
         }
 
         let mut ping = tokio::time::interval(self.limits.ping_interval);
@@ -188,7 +169,7 @@ impl Client {
                 },
                 incoming = self.socket.recv() => match incoming {
                     Some(Ok(message)) => {
-                        if let Some(exit) = self.on_message(message).await {
+                        if let Some(exit) = Box::pin(self.on_message(message)).await {
                             return exit;
                         }
                     }
@@ -205,6 +186,27 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// The opening frames: `hello`, then `lost` and the replay when resuming.
+    async fn greet(&mut self, since: Option<EventId>, replay: Vec<Arc<Envelope>>, lost: Option<Lost>, last_id: Option<EventId>) -> Result<(), ()> {
+        let mut hello = json!({"op": "hello", "protocol": 1, "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
+        if let Some(id) = last_id {
+            hello["last_id"] = id.to_string().into();
+        }
+        self.send_json(hello).await?;
+        if let Some(lost) = lost {
+            let oldest = replay.first().map_or(lost.floor.next(), |e| e.id);
+            self.send_json(json!({"op": "lost", "since": lost.since.to_string(), "oldest": oldest.to_string()})).await?;
+        }
+        if let Some(since) = since {
+            let count = replay.len();
+            for envelope in replay {
+                self.deliver(&envelope).await?;
+            }
+            self.send_json(json!({"op": "resumed", "since": since.to_string(), "count": count})).await?;
+        }
+        Ok(())
     }
 
     /// Sends one event if the filter wants it and it was not sent already.

@@ -37,7 +37,7 @@ use crate::source::{self, Readiness};
 
 /// Per-connection read buffer. tungstenite's default (128 KiB) would cost
 /// more than everything else a connection holds; clients send little.
-const READ_BUFFER: usize = 4096;
+const READ_BUFFER: usize = 512;
 
 /// The subprotocol the gateway speaks; browsers offer it beside the token.
 pub const PROTOCOL: &str = "realtimenotify.v1";
@@ -255,13 +255,14 @@ async fn websocket(
         .max_frame_size(st.max_client_frame)
         .on_upgrade(move |socket| {
             let clients = st.clients.clone();
-            clients.track_future(async move {
+            let fut = async move {
                 let mut sub = st.hub.subscribe(since);
                 if let (Some(lost), Some(history)) = (sub.lost, &st.history) {
-                    backfill(history, lost, &mut sub).await;
+                    Box::pin(backfill(history, lost, &mut sub)).await;
                 }
                 client::serve(socket, peer, since, sub, st.limits, auth, st.shutdown).await
-            })
+            };
+            clients.track_future(fut)
         })
 }
 
