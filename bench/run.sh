@@ -445,7 +445,7 @@ def throughput_rows(scen, title, peer):
     g, gs = cells(scen, cand, PCT, ms)
     n, ns = cells(scen, "node", PCT, ms) if peer else ([None] * 3, "n/a")
     rt = " / ".join(ratio(a, b) for a, b in zip(g, n)) if peer and all(n) else "–"
-    mdrow("", "latency p50 / p99 / p999 (ms)", gs, ns, rt)
+    mdrow("", "latency p50 / p99 / p999 under burst (ms, lower is better)", gs, ns, rt)
     mdrow("", "lost (all reps)", lost_cell(scen, cand), lost_cell(scen, "node") if peer else "n/a", "")
 
 t = first("throughput") or first("throughput-stream")
@@ -475,7 +475,7 @@ if md:
         print(f"<!-- WARNING: the machine was busy before {len(noisy)} of {len(busy)} runs -->")
     print(f"`bench/run.sh` on {time.strftime('%Y-%m-%d')}: {cand} vs the seed design's Node.js server"
           f" (`ws` + `ioredis`), one at a time, same Redis, loopback, {os.cpu_count()} CPUs ({cpu});"
-          f" medians of {reps} runs. Ratio = {cand} / Node peer.")
+          f" medians (runs per server: {reps}). Ratio = {cand} / Node peer.")
     print()
     print(f"| scenario | metric | {cand} | Node peer | ratio |")
     print("|---|---|--:|--:|--:|")
