@@ -1,0 +1,275 @@
+<?php
+
+namespace MediaWiki\Extension\RealTimeNotify;
+
+use MediaWiki\Linker\LinkTarget;
+use MediaWiki\Page\PageReference;
+use MediaWiki\Revision\RevisionRecord;
+use MediaWiki\Storage\EditResult;
+use MediaWiki\User\UserIdentity;
+use Wikimedia\Timestamp\ConvertibleTimestamp;
+
+/**
+ * Builds change events (docs/events.md, schema version 1) from what MediaWiki's hooks hand over.
+ *
+ * No services, no globals, no database: everything it needs is passed in, so it can be
+ * unit-tested without a wiki. Privacy rules live here:
+ *  - only what the public may see of a revision is used (RevisionRecord::FOR_PUBLIC), so a
+ *    revision-deleted comment becomes "" and a hidden user becomes HIDDEN_USER;
+ *  - user_name is the on-wiki name (an IP only for logged-out edits, as on-wiki);
+ *  - no e-mail, no IP of a registered user, nothing else about the user.
+ */
+class EventBuilder {
+
+	public const SCHEMA = 1;
+
+	/** Upper bound from docs/events.md for `summary`, in characters. */
+	public const SUMMARY_HARD_LIMIT = 1000;
+
+	/** Shown instead of a user name hidden by revision deletion (core's rev-deleted-user text). */
+	public const HIDDEN_USER = '(username removed)';
+
+	private const ELLIPSIS = '…';
+
+	/** @var string */
+	private $wikiId;
+	/** @var int */
+	private $maxSummaryLength;
+	/** @var PageLinker */
+	private $linker;
+
+	/**
+	 * @param string $wikiId Goes into `wiki` (omitted when longer than 64 bytes, which the
+	 *   gateway would reject)
+	 * @param int $maxSummaryLength In characters; clamped to 1..SUMMARY_HARD_LIMIT
+	 * @param PageLinker $linker
+	 */
+	public function __construct( string $wikiId, int $maxSummaryLength, PageLinker $linker ) {
+		$this->wikiId = $wikiId;
+		$this->maxSummaryLength = max( 1, min( self::SUMMARY_HARD_LIMIT, $maxSummaryLength ) );
+		$this->linker = $linker;
+	}
+
+	/**
+	 * Event for PageSaveComplete.
+	 *
+	 * @param RevisionRecord $rev The saved revision
+	 * @param int $flags EDIT_* flags the hook received
+	 * @param EditResult $editResult
+	 * @param int|null $parentSize Size in bytes of the parent revision (null: unknown)
+	 * @param bool $bot Performed by a bot (bot right or EDIT_FORCE_BOT)
+	 * @return array|null Null for null edits (nothing changed: nothing to tell)
+	 */
+	public function newEditEvent(
+		RevisionRecord $rev,
+		int $flags,
+		EditResult $editResult,
+		?int $parentSize,
+		bool $bot
+	): ?array {
+		if ( $editResult->isNullEdit() ) {
+			return null;
+		}
+		$page = $rev->getPage();
+		$parentId = (int)$rev->getParentId();
+		$isNew = ( $flags & EDIT_NEW ) || $editResult->isNew() || $parentId === 0;
+
+		$size = $rev->getSize();
+		$sizeDelta = null;
+		if ( $isNew ) {
+			$sizeDelta = $size;
+		} elseif ( $parentSize !== null ) {
+			$sizeDelta = $size - $parentSize;
+		}
+
+		$revId = (int)$rev->getId();
+		$url = $isNew
+			? $this->linker->getUrl( $page )
+			: $this->linker->getUrl( $page, [ 'diff' => $revId, 'oldid' => $parentId ] );
+
+		return $this->assemble( [
+			'type' => $isNew ? 'create' : 'edit',
+			'page_title' => $this->linker->getPrefixedText( $page ),
+			'user_name' => $this->publicUserName( $rev->getUser( RevisionRecord::FOR_PUBLIC ) ),
+			'timestamp' => self::isoTimestamp( $rev->getTimestamp() ),
+			'summary' => $this->publicComment( $rev ),
+			'namespace' => $page->getNamespace(),
+			'page_id' => $rev->getPageId(),
+			'rev_id' => $revId,
+			'old_rev_id' => $isNew ? 0 : $parentId,
+			'bot' => $bot || ( $flags & EDIT_FORCE_BOT ) > 0,
+			'minor' => !$isNew && $rev->isMinor(),
+			'size_delta' => $sizeDelta,
+			'url' => $url,
+		] );
+	}
+
+	/**
+	 * Event for PageDeleteComplete.
+	 *
+	 * @param LinkTarget|PageReference $page The deleted page
+	 * @param UserIdentity $deleter
+	 * @param string $reason Deletion reason (log comment)
+	 * @param int $pageId Id the page had
+	 * @param string $timestamp Any format ConvertibleTimestamp accepts (log timestamp)
+	 * @param bool $bot
+	 * @return array
+	 */
+	public function newDeleteEvent(
+		$page,
+		UserIdentity $deleter,
+		string $reason,
+		int $pageId,
+		string $timestamp,
+		bool $bot
+	): array {
+		return $this->assemble( [
+			'type' => 'delete',
+			'page_title' => $this->linker->getPrefixedText( $page ),
+			'user_name' => $this->publicUserName( $deleter ),
+			'timestamp' => self::isoTimestamp( $timestamp ),
+			'summary' => $this->trimSummary( $reason ),
+			'namespace' => $page->getNamespace(),
+			'page_id' => $pageId,
+			'bot' => $bot,
+			// The page URL shows the deletion log excerpt.
+			'url' => $this->linker->getUrl( $page ),
+		] );
+	}
+
+	/**
+	 * Event for PageMoveComplete. page_title is the old title, target_title the new one.
+	 *
+	 * @param LinkTarget|PageReference $old
+	 * @param LinkTarget|PageReference $new
+	 * @param UserIdentity $mover
+	 * @param int $pageId Id of the moved page
+	 * @param RevisionRecord $nullRevision The null revision the move created on the page
+	 * @param string $reason
+	 * @param bool $bot
+	 * @return array
+	 */
+	public function newMoveEvent(
+		$old,
+		$new,
+		UserIdentity $mover,
+		int $pageId,
+		RevisionRecord $nullRevision,
+		string $reason,
+		bool $bot
+	): array {
+		return $this->assemble( [
+			'type' => 'move',
+			'page_title' => $this->linker->getPrefixedText( $old ),
+			'user_name' => $this->publicUserName( $mover ),
+			'timestamp' => self::isoTimestamp( $nullRevision->getTimestamp() ),
+			'summary' => $this->trimSummary( $reason ),
+			'namespace' => $old->getNamespace(),
+			'page_id' => $pageId,
+			'rev_id' => (int)$nullRevision->getId(),
+			'bot' => $bot,
+			'url' => $this->linker->getUrl( $new ),
+			'target_title' => $this->linker->getPrefixedText( $new ),
+		] );
+	}
+
+	/**
+	 * Event for UploadComplete.
+	 *
+	 * @param LinkTarget|PageReference $fileTitle The File: page
+	 * @param UserIdentity|null $uploader As File::getUploader( File::FOR_PUBLIC ) gives it
+	 *   (null when hidden)
+	 * @param string $description Upload comment as File::getDescription( File::FOR_PUBLIC )
+	 *   gives it ('' when hidden)
+	 * @param string $timestamp Any format ConvertibleTimestamp accepts
+	 * @param int $pageId Id of the file description page (0: unknown, omitted)
+	 * @param bool $bot
+	 * @return array
+	 */
+	public function newUploadEvent(
+		$fileTitle,
+		?UserIdentity $uploader,
+		string $description,
+		string $timestamp,
+		int $pageId,
+		bool $bot
+	): array {
+		return $this->assemble( [
+			'type' => 'upload',
+			'page_title' => $this->linker->getPrefixedText( $fileTitle ),
+			'user_name' => $this->publicUserName( $uploader ),
+			'timestamp' => self::isoTimestamp( $timestamp ),
+			'summary' => $this->trimSummary( $description ),
+			'namespace' => $fileTitle->getNamespace(),
+			'page_id' => $pageId > 0 ? $pageId : null,
+			'bot' => $bot,
+			'url' => $this->linker->getUrl( $fileTitle ),
+		] );
+	}
+
+	/**
+	 * Cut a summary to the configured number of characters (not bytes), ending with '…'
+	 * when cut. Invalid UTF-8 is replaced, so the result always encodes as JSON.
+	 *
+	 * @param string $summary
+	 * @return string
+	 */
+	public function trimSummary( string $summary ): string {
+		$summary = mb_scrub( $summary, 'UTF-8' );
+		if ( mb_strlen( $summary, 'UTF-8' ) <= $this->maxSummaryLength ) {
+			return $summary;
+		}
+		$keep = $this->maxSummaryLength - mb_strlen( self::ELLIPSIS, 'UTF-8' );
+		return rtrim( mb_substr( $summary, 0, $keep, 'UTF-8' ) ) . self::ELLIPSIS;
+	}
+
+	/**
+	 * @param string|int $timestamp Any format ConvertibleTimestamp accepts (e.g. TS_MW)
+	 * @return string ISO 8601 in UTC, e.g. "2026-11-25T01:02:03Z"
+	 */
+	public static function isoTimestamp( $timestamp ): string {
+		$iso = ConvertibleTimestamp::convert( TS_ISO_8601, $timestamp );
+		if ( $iso === false ) {
+			throw new \InvalidArgumentException( "Bad timestamp: $timestamp" );
+		}
+		return $iso;
+	}
+
+	/**
+	 * @param RevisionRecord $rev
+	 * @return string The comment as the public sees it ('' when revision-deleted)
+	 */
+	private function publicComment( RevisionRecord $rev ): string {
+		$comment = $rev->getComment( RevisionRecord::FOR_PUBLIC );
+		return $comment ? $this->trimSummary( (string)$comment->text ) : '';
+	}
+
+	/**
+	 * @param UserIdentity|null $user As the public may see it (null: hidden)
+	 * @return string
+	 */
+	private function publicUserName( ?UserIdentity $user ): string {
+		$name = $user ? $user->getName() : '';
+		return $name === '' ? self::HIDDEN_USER : $name;
+	}
+
+	/**
+	 * Add `schema` and `wiki`, drop null fields and fields the gateway would reject.
+	 *
+	 * @param array $fields
+	 * @return array
+	 */
+	private function assemble( array $fields ): array {
+		$event = [ 'schema' => self::SCHEMA ] + array_slice( $fields, 0, 5, true );
+		if ( $this->wikiId !== '' && strlen( $this->wikiId ) <= 64 ) {
+			$event['wiki'] = $this->wikiId;
+		}
+		$event += $fields;
+		if ( isset( $event['url'] ) && strlen( $event['url'] ) > 2048 ) {
+			unset( $event['url'] );
+		}
+		return array_filter( $event, static function ( $value ) {
+			return $value !== null;
+		} );
+	}
+}
