@@ -1,0 +1,275 @@
+// The real chain for one test file: redis-server, the gateway, a MediaWiki (e2e/wiki.sh) and
+// headless Chromium, each on a free port, all stopped again by stop().
+import { spawn } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const E2E = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO = resolve(E2E, '..');
+export const ARTIFACTS = join(E2E, 'artifacts');
+export const GATEWAY_BIN = process.env.RTN_GATEWAY_BIN || join(REPO, 'target/release/realtimenotify');
+export const CHROMIUM = process.env.RTN_CHROMIUM || '/usr/bin/chromium';
+
+export const USERS = {
+  Alice: 'RealTime-Alice-1', // opted in to live notifications
+  Bob: 'RealTime-Bob-1', // not opted in
+  Admin: 'RealTime-Admin-1',
+  Carol: 'RealTime-Carol-1', // opted in, mode watchlist
+  Dave: 'RealTime-Dave-1', // opted in, mode watchlist
+  Patty: 'RealTime-Patty-1', // patroller (right patrol), opted in, mode alerts
+};
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls fn until it returns a truthy value (returned) or the time is up (throws). */
+export async function waitFor(fn, { timeout = 10000, interval = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    }
+    await sleep(interval);
+  }
+}
+
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** A child process whose output goes to artifacts/logs/NAME.log; killed by stop(). */
+class Proc {
+  constructor(name, cmd, args, opts = {}) {
+    mkdirSync(join(ARTIFACTS, 'logs'), { recursive: true });
+    this.name = name;
+    this.log = join(ARTIFACTS, 'logs', `${name}.log`);
+    const out = createWriteStream(this.log, { flags: 'a' });
+    // Own process group, so that stop() also ends what a wrapper script started.
+    this.child = spawn(cmd, args, { ...opts, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout.pipe(out);
+    this.child.stderr.pipe(out);
+    this.exited = new Promise((r) => this.child.on('exit', (code, signal) => r({ code, signal })));
+    this.running = true;
+    this.exited.then(() => { this.running = false; });
+  }
+
+  async stop(signal = 'SIGTERM', graceMs = 5000) {
+    if (!this.running) return this.exited;
+    try { process.kill(-this.child.pid, signal); } catch { /* gone already */ }
+    const t = setTimeout(() => { try { process.kill(-this.child.pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
+    const r = await this.exited;
+    clearTimeout(t);
+    return r;
+  }
+}
+
+async function httpOk(url) {
+  try {
+    const r = await fetch(url);
+    await r.arrayBuffer();
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+export async function startRedis(port) {
+  const p = new Proc(`redis-${port}`, 'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await waitFor(async () => {
+    if (!p.running) throw new Error('redis-server exited');
+    return canConnect(port);
+  }, { what: 'redis-server' });
+  return p;
+}
+
+function canConnect(port) {
+  return new Promise((res) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); res(true); });
+    s.on('error', () => res(false));
+  });
+}
+
+/** The gateway, subscribed to redis pub/sub; resolves once GET /readyz says 200. */
+export async function startGateway(port, redisPort, extraArgs = [], env = {}) {
+  const p = new Proc(`gateway-${port}`, GATEWAY_BIN, [
+    'serve', '--listen', `127.0.0.1:${port}`, '--source', 'redis',
+    '--redis-url', `redis://127.0.0.1:${redisPort}`, ...extraArgs,
+  ], { env: { ...process.env, NO_COLOR: '1', RTN_LOG: process.env.RTN_LOG || 'info', ...env } });
+  await waitFor(async () => {
+    if (!p.running) throw new Error(`gateway exited, see ${p.log}`);
+    return httpOk(`http://127.0.0.1:${port}/readyz`);
+  }, { timeout: 15000, what: 'gateway /readyz' });
+  return p;
+}
+
+/** Current value of a Prometheus metric line (no labels) from the gateway's /metrics. */
+export async function gatewayMetric(port, name) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : null;
+}
+
+function run(cmd, args, opts = {}) {
+  return new Promise((res, rej) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.stderr.on('data', (d) => { out += d; });
+    c.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))));
+  });
+}
+
+/**
+ * The whole chain. opts.extraPhp: PHP appended to the wiki's settings (DIR/extra.php);
+ * opts.gatewayArgs: more gateway flags.
+ */
+export async function startEnv(name, opts = {}) {
+  const env = { name, procs: [], browsers: [], dirs: [] };
+  env.redisPort = await freePort();
+  env.gatewayPort = await freePort();
+  env.wikiPort = await freePort();
+  env.wsUrl = `ws://127.0.0.1:${env.gatewayPort}/v1/ws`;
+  env.wiki = `http://127.0.0.1:${env.wikiPort}`;
+  env.gatewayArgs = opts.gatewayArgs || [];
+
+  env.redis = await startRedis(env.redisPort);
+  env.gateway = await startGateway(env.gatewayPort, env.redisPort, env.gatewayArgs);
+
+  env.wikiDir = mkdtempSync(join(tmpdir(), `rtn-e2e-${name}-`));
+  env.dirs.push(env.wikiDir);
+  if (opts.extraPhp) writeFileSync(join(env.wikiDir, 'extra.php'), `<?php\n${opts.extraPhp}\n`);
+  await run('bash', [join(E2E, 'wiki.sh'), 'create', env.wikiDir, String(env.wikiPort), String(env.redisPort), env.wsUrl]);
+  // A few PHP workers: ten tabs load pages (and load.php) at once.
+  env.wikiServer = new Proc(`wiki-${name}`, 'bash', [join(E2E, 'wiki.sh'), 'serve', env.wikiDir, String(env.wikiPort)],
+    { env: { ...process.env, PHP_CLI_SERVER_WORKERS: '4' } });
+  env.procs.push(env.wikiServer);
+  await waitFor(() => httpOk(`${env.wiki}/api.php?action=query&meta=siteinfo&format=json`),
+    { timeout: 15000, what: 'the wiki' });
+
+  env.restartGateway = async () => {
+    await env.gateway.stop('SIGTERM');
+    env.gateway = await startGateway(env.gatewayPort, env.redisPort, env.gatewayArgs);
+  };
+
+  env.stop = async () => {
+    for (const b of env.browsers) await b.close().catch(() => {});
+    for (const p of [env.gateway, env.redis, ...env.procs]) if (p) await p.stop();
+    if (!process.env.RTN_KEEP) for (const d of env.dirs) rmSync(d, { recursive: true, force: true });
+  };
+  return env;
+}
+
+/** A fresh headless Chromium profile (one browser = one context). */
+export async function launchBrowser(env) {
+  const dir = mkdtempSync(join(tmpdir(), 'rtn-chromium-'));
+  env.dirs.push(dir);
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1200, height: 800 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  env.browsers.push(context);
+  return context;
+}
+
+/** Signs in through Special:UserLogin, as a person would; returns the page. */
+export async function loginInBrowser(env, context, user) {
+  const page = context.pages()[0] || await context.newPage();
+  await page.goto(`${env.wiki}/index.php?title=Special:UserLogin`);
+  await page.fill('#wpName1', user);
+  await page.fill('#wpPassword1', USERS[user]);
+  await Promise.all([page.waitForNavigation(), page.click('#wpLoginAttempt')]);
+  const name = await page.evaluate(() => mw.config.get('wgUserName'));
+  if (name !== user) throw new Error(`login as ${user} failed (wgUserName=${name})`);
+  return page;
+}
+
+/** Collects the WebSockets a page opens to the gateway. */
+export function watchSockets(page, list = []) {
+  page.on('websocket', (ws) => { list.push({ url: ws.url(), ws, page }); });
+  return list;
+}
+
+/** The module is loaded and (when a leader) connected. */
+export async function moduleState(page) {
+  return page.evaluate(() => (window.mw && mw.realtimenotify ? mw.realtimenotify.state() : null));
+}
+
+/** Text of every live-change popup on the page. */
+export async function notices(page) {
+  return page.$$eval('.mw-notification.ext-realtimenotify-notice:not(.mw-notification-replaced)',
+    (els) => els.map((e) => e.innerText));
+}
+
+export { existsSync, join };
+
+/** A browser signed in as `user` with `title` open; waits until the module is connected. */
+export async function openAs(env, user, title = 'Main_Page') {
+  const context = await launchBrowser(env);
+  const page = await loginInBrowser(env, context, user);
+  const sockets = watchSockets(page);
+  const dialogs = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  await page.goto(`${env.wiki}/index.php?title=${encodeURIComponent(title)}`);
+  return { context, page, sockets, dialogs };
+}
+
+export async function waitConnected(page, timeout = 10000) {
+  return waitFor(async () => {
+    const s = await moduleState(page);
+    return s && s.connection === 'open' && s;
+  }, { timeout, what: 'the module to connect' });
+}
+
+/** The module is connected and, when its mode has a filter, the gateway acknowledged it. */
+export async function waitSubscribed(page, timeout = 10000) {
+  return waitFor(async () => {
+    const s = await moduleState(page);
+    return s && s.connection === 'open' && s.subscribed && s;
+  }, { timeout, what: 'the module to connect and subscribe' });
+}
+
+/** Waits for a live-change popup whose text includes `needle`; returns its text. */
+export async function waitForNotice(page, needle, timeout = 5000) {
+  return waitFor(async () => (await notices(page)).find((t) => t.includes(needle)),
+    { timeout, interval: 25, what: `a notice containing ${JSON.stringify(needle)}` });
+}
+
+/** PUBLISH a raw event, as the extension does. */
+export function publish(env, event) {
+  return run('redis-cli', ['-p', String(env.redisPort), 'PUBLISH', 'mediawiki:notifications',
+    typeof event === 'string' ? event : JSON.stringify(event)]);
+}
+
+/** Closes every popup on the page (as if the reader clicked them away). */
+export async function clearNotices(page) {
+  await page.evaluate(() => {
+    document.querySelectorAll('.mw-notification').forEach((el) => {
+      const n = $(el).data('mw-notification');
+      if (n) n.close();
+      el.remove();
+    });
+  });
+}

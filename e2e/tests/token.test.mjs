@@ -1,0 +1,77 @@
+// A private gateway: the page fetches a signed token (action=realtimenotifytoken) for each
+// connection, passes it as a subprotocol, and renews it on the open socket before it expires.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startEnv, openAs, waitConnected, waitForNotice, waitFor, sleep,
+} from '../lib/env.mjs';
+import { MwApi } from '../lib/mwapi.mjs';
+import { request } from 'node:http';
+import { randomBytes } from 'node:crypto';
+
+/** Status of a bare WebSocket handshake (101 when upgraded). */
+function handshake(port) {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1', port, path: '/v1/ws',
+      headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+      },
+    });
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(101); });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const SECRET = 'e2e-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
+const TTL = 8;
+
+describe('signed connection tokens (private gateway)', () => {
+  let env, alice, bob;
+
+  before(async () => {
+    env = await startEnv('token', {
+      extraPhp: `$wgRealTimeNotifySecret = '${SECRET}';\n$wgRealTimeNotifyTokenTTL = ${TTL};`,
+      gatewayArgs: ['--auth-mode', 'private', '--token-secrets', SECRET, '--wiki-id', 'testwiki', '--token-leeway', '0'],
+    });
+    bob = await new MwApi(env.wiki).login('Bob');
+    alice = await openAs(env, 'Alice', 'Main_Page');
+    await waitConnected(alice.page);
+  });
+
+  after(async () => {
+    await env?.stop();
+  });
+
+  it('connects with a token and gets events; a socket without one is refused', async () => {
+    // The page's current socket: the newest one (an earlier page's may not be reported closed).
+    const ws = alice.sockets.at(-1);
+    assert.ok(ws && !ws.ws.isClosed(), 'an open socket');
+    assert.ok(ws.ws.url().startsWith(env.wsUrl));
+    assert.equal(await alice.page.evaluate(() => mw.config.get('wgRealTimeNotify').tokenApi), true);
+    await bob.edit('Private page', 'Secret text.', 'private edit');
+    await waitForNotice(alice.page, 'Bob created Private page', 2000);
+
+    // A handshake without a token is refused before any upgrade.
+    assert.equal(await handshake(env.gatewayPort), 401);
+  });
+
+  it('renews the token on the open socket before it expires', async () => {
+    const { ws } = alice.sockets.at(-1);
+    const sent = [];
+    const got = [];
+    ws.on('framesent', (f) => sent.push(String(f.payload)));
+    ws.on('framereceived', (f) => got.push(String(f.payload)));
+    await waitFor(() => got.filter((f) => f.includes('"authenticated"')).length >= 2,
+      { timeout: 3 * TTL * 1000, interval: 200, what: 'two token renewals' });
+    assert.ok(sent.some((f) => JSON.parse(f).op === 'auth'));
+    await sleep(1000);
+    assert.equal(ws.isClosed(), false, 'still the same socket, never closed with 4001');
+    await sleep(1200);
+    await bob.edit('Private page', 'Still secret.', 'after renewal');
+    await waitForNotice(alice.page, 'after renewal', 2000);
+  });
+});
