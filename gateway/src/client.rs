@@ -67,6 +67,17 @@ impl ClientMessage {
     }
 }
 
+/// What the client asked for in its handshake.
+#[derive(Debug)]
+pub struct Request {
+    pub peer: SocketAddr,
+    /// Resume after this event id (`?since=`).
+    pub since: Option<EventId>,
+    /// The filter in force from the first event on (`?filter=`), so that a
+    /// resuming client's replay is filtered too; `subscribe` replaces it.
+    pub filter: Filter,
+}
+
 /// Why the client loop ended: decides the close frame, if any.
 enum Exit {
     Close(u16, &'static str),
@@ -97,15 +108,8 @@ struct Client {
 }
 
 /// Runs one client until it leaves, misbehaves, lags, or the gateway stops.
-pub async fn serve(
-    socket: WebSocket,
-    peer: SocketAddr,
-    since: Option<EventId>,
-    sub: Subscription,
-    limits: Limits,
-    auth: Auth,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(socket: WebSocket, request: Request, sub: Subscription, limits: Limits, auth: Auth, shutdown: CancellationToken) {
+    let Request { peer, since, filter } = request;
     let connected = metrics::gauge!(m::CLIENTS_CONNECTED);
     connected.increment(1.0);
     tracing::debug!(%peer, "client connected");
@@ -113,7 +117,7 @@ pub async fn serve(
         socket,
         limits,
         auth,
-        filter: Filter::default(),
+        filter,
         last_sent: since,
         last_heard: Instant::now(),
         window_start: Instant::now(),

@@ -44,6 +44,14 @@ impl Filter {
         Ok(())
     }
 
+    /// Parses the `?filter=` handshake parameter: the same JSON object as
+    /// in a `subscribe` message.
+    pub fn from_query(json: &str) -> Result<Filter, String> {
+        let filter: Filter = serde_json::from_str(json).map_err(|e| format!("bad filter: {e}"))?;
+        filter.check()?;
+        Ok(filter)
+    }
+
     pub fn matches(&self, e: &Event) -> bool {
         if self.exclude_bots && e.bot || self.exclude_minor && e.minor {
             return false;
@@ -95,5 +103,8 @@ mod tests {
         assert!(f(r#"{"titles":["B"]}"#).matches(&e));
         assert!(!f(r#"{"titles":["C"]}"#).matches(&e));
         assert!(serde_json::from_str::<Filter>(r#"{"bogus":1}"#).is_err());
+        assert_eq!(Filter::from_query(r#"{"addressed":true}"#).map(|f| f.addressed), Ok(true));
+        assert!(Filter::from_query("{").is_err());
+        assert!(Filter::from_query(&format!(r#"{{"titles":[{}]}}"#, (0..501).map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(","))).is_err());
     }
 }

@@ -33,6 +33,7 @@ use crate::event::EventId;
 use crate::hub::{Hub, Lost, Subscription};
 use crate::source::redis_pubsub::RedisPubSub;
 use crate::source::redis_stream::{RedisStream, StreamHistory};
+use crate::filter::Filter;
 use crate::source::{self, Readiness};
 
 /// Per-connection read buffer. tungstenite's default (128 KiB) would cost
@@ -230,6 +231,11 @@ async fn websocket(
         Some(Ok(id)) => Some(id),
         Some(Err(err)) => return refuse(StatusCode::BAD_REQUEST, "bad_request", err.to_string()),
     };
+    let filter = match query.get("filter").map(|f| Filter::from_query(f)) {
+        None => Filter::default(),
+        Some(Ok(filter)) => filter,
+        Some(Err(err)) => return refuse(StatusCode::BAD_REQUEST, "bad_request", err),
+    };
     let token = token_from(&headers).or_else(|| query.get("token").cloned());
     let identity = match (token, &st.verifier) {
         (Some(token), Some(verifier)) => match verifier.verify_new(&token) {
@@ -242,6 +248,9 @@ async fn websocket(
         }
         (None, _) => None,
     };
+    if filter.addressed && identity.is_none() {
+        return refuse(StatusCode::UNAUTHORIZED, "token", "the `addressed` filter needs a token".into());
+    }
     let ip = st.admission.client_ip(peer.ip(), &headers);
     let Some(slot) = st.admission.acquire(ip) else {
         return refuse(StatusCode::TOO_MANY_REQUESTS, "per_ip", format!("too many connections from {ip}"));
@@ -260,7 +269,7 @@ async fn websocket(
                 if let (Some(lost), Some(history)) = (sub.lost, &st.history) {
                     Box::pin(backfill(history, lost, &mut sub)).await;
                 }
-                client::serve(socket, peer, since, sub, st.limits, auth, st.shutdown).await
+                client::serve(socket, client::Request { peer, since, filter }, sub, st.limits, auth, st.shutdown).await
             };
             clients.track_future(fut)
         })

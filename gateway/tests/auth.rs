@@ -39,7 +39,13 @@ fn token(user: u64, rights: &[&str]) -> String {
 
 /// Opens a socket offering the token as a subprotocol; Err(status) on refusal.
 async fn connect_with(gateway: &Gateway, token: Option<&str>, origin: Option<&str>) -> Result<Ws, u16> {
-    let mut request = gateway.ws_url().into_client_request().unwrap();
+    connect_at(gateway, "", token, origin).await
+}
+
+/// Like [`connect_with`], with a query string (`since=...&filter=...`).
+async fn connect_at(gateway: &Gateway, query: &str, token: Option<&str>, origin: Option<&str>) -> Result<Ws, u16> {
+    let url = if query.is_empty() { gateway.ws_url() } else { format!("{}?{query}", gateway.ws_url()) };
+    let mut request = url.into_client_request().unwrap();
     let mut protocols = "realtimenotify.v1".to_string();
     if let Some(t) = token {
         protocols.push_str(&format!(", realtimenotify.token.{t}"));
@@ -187,6 +193,37 @@ async fn the_addressed_filter_keeps_only_what_names_the_client() {
     let first = next_event(&mut anonymous).await;
     assert_eq!(first["page_title"], "Watched", "an anonymous client keeps its old filter and sees public changes");
     assert!(first.get("audience").is_none());
+}
+
+/// A filter given in the handshake applies to the replay too: a "watchlist"
+/// client that resumes gets only the missed events addressed to it.
+#[tokio::test]
+async fn a_handshake_filter_also_filters_the_replay() {
+    let redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url(), "--token-secrets", SECRET, "--wiki-id", "testwiki"]);
+    gateway.wait_ready().await;
+    let mut first = connect_with(&gateway, None, None).await.unwrap();
+    let change = |title: &str, users: &[u64]| {
+        json!({"page_title": title, "user_name": "Bob", "timestamp": "2026-11-25T01:02:03Z", "summary": "", "audience": {"public": true, "users": users}}).to_string()
+    };
+    redis.publish(CHANNEL, &change("Before", &[])).await;
+    let since = next_event(&mut first).await["id"].as_str().unwrap().to_owned();
+    for (title, users) in [("Other", &[8][..]), ("Mine", &[7]), ("Nobody's", &[]), ("Mine too", &[7, 8])] {
+        redis.publish(CHANNEL, &change(title, users)).await;
+    }
+    for _ in 0..4 {
+        next_event(&mut first).await; // all published and in the window
+    }
+
+    let filter = "%7B%22addressed%22%3Atrue%7D"; // {"addressed":true}
+    let mut ws = connect_at(&gateway, &format!("since={since}&filter={filter}"), Some(&token(7, &["read"])), None).await.unwrap();
+    assert_eq!(next_event(&mut ws).await["page_title"], "Mine");
+    assert_eq!(next_event(&mut ws).await["page_title"], "Mine too");
+    let resumed = next_json(&mut ws).await;
+    assert_eq!(resumed["op"], "resumed", "{resumed}");
+
+    assert_eq!(connect_at(&gateway, &format!("filter={filter}"), None, None).await.err(), Some(401), "addressed needs a token");
+    assert_eq!(connect_at(&gateway, "filter=%7Bnope", None, None).await.err(), Some(400), "a malformed filter is refused");
 }
 
 #[tokio::test]

@@ -97,6 +97,8 @@ function previousId( id ) {
  * @param {string} options.url ws:// or wss:// URL of the gateway
  * @param {Function} options.resumeFrom Returns the id to resume after, or null
  * @param {Function} options.onFrame Called with every parsed frame (an object with `op`)
+ * @param {Object|null} [options.filter] The gateway filter for this user's mode, sent with every
+ *  handshake so that it applies to the replay too
  * @param {Function|null} options.getToken Returns a promise of {token, expires (unix s)}, or null
  *  when the wiki does not sign tokens
  */
@@ -149,6 +151,10 @@ Connection.prototype.open = function ( token ) {
 		since = this.options.resumeFrom();
 	if ( since ) {
 		url += ( url.indexOf( '?' ) === -1 ? '?' : '&' ) + 'since=' + encodeURIComponent( since );
+	}
+	if ( this.options.filter ) {
+		url += ( url.indexOf( '?' ) === -1 ? '?' : '&' ) + 'filter=' +
+			encodeURIComponent( JSON.stringify( this.options.filter ) );
 	}
 	try {
 		// The token travels as a subprotocol, which stays out of proxy logs (unlike ?token=).

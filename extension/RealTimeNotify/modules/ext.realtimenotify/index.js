@@ -15,13 +15,12 @@
  * Configuration: mw.config wgRealTimeNotify = { url, wiki, showOwn, tokenApi, mode, filter };
  * `url` is the gateway's ws(s):// URL, or a path on this wiki's host. `mode` is the user's
  * choice ('all', 'watchlist' or 'alerts') and `filter` the gateway subscribe filter the wiki
- * derived from it (null: everything), sent after every (re)connection.
+ * derived from it (null: everything).
  *
- * The gateway replays what a reconnecting client missed before it reads the client's first
- * message, so events can arrive before the filter is in force. Until the gateway acknowledges
- * it ('subscribed'), this module filters by itself what it can: in 'alerts' mode only alerts
- * are shown; in 'watchlist' mode only alerts (which reach a browser only when addressed to it),
- * since whether a change is addressed to us is not something the browser can see.
+ * The filter travels in the handshake (`?filter=`), so the gateway applies it to the replay of
+ * what a reconnecting client missed as well as to live events: nothing outside the user's mode
+ * ever reaches the browser, and whether a change is addressed to us is the gateway's call (the
+ * browser never sees audiences).
  */
 'use strict';
 
@@ -60,8 +59,8 @@ function start( cfg ) {
 		connection = null,
 		mode = cfg.mode || 'all',
 		filter = cfg.filter && typeof cfg.filter === 'object' ? cfg.filter : null,
-		// The gateway applies our filter (or there is none to apply).
-		subscribed = !filter,
+		// The gateway greeted us, so our filter is in force (it came with the handshake).
+		subscribed = false,
 		notices = new Notices( {
 			userName: mw.config.get( 'wgUserName' ),
 			showOwn: !!cfg.showOwn,
@@ -104,23 +103,15 @@ function start( cfg ) {
 	 * @return {boolean} The event belongs to the user's mode
 	 */
 	function inMode( event ) {
-		if ( mode === 'alerts' ) {
-			return event.type === 'alert';
-		}
-		if ( mode === 'watchlist' && !subscribed ) {
-			return event.type === 'alert';
-		}
-		return true;
+		// The gateway filters already; this only guards against a gateway too old to know the
+		// `filter` handshake parameter, which would send everything.
+		return mode !== 'alerts' || event.type === 'alert';
 	}
 
 	function onFrame( frame ) {
 		switch ( frame.op ) {
 			case 'hello':
-				// A new connection: it has no filter yet.
-				if ( filter ) {
-					subscribed = false;
-					connection.send( { op: 'subscribe', filter: filter } );
-				}
+				subscribed = true;
 				// Starting afresh: still note where the server is, so that the next reconnect
 				// asks for everything after this point.
 				if ( !resume.id && frame.last_id ) {
@@ -144,9 +135,6 @@ function start( cfg ) {
 					remember( previousId( frame.oldest ) );
 				}
 				tabs.route( { kind: 'lost' } );
-				break;
-			case 'subscribed':
-				subscribed = true;
 				break;
 			case 'error':
 				mw.log.warn( 'realtimenotify: ' + frame.message );
@@ -186,6 +174,7 @@ function start( cfg ) {
 				return resume.id;
 			},
 			onFrame: onFrame,
+			filter: filter,
 			getToken: cfg.tokenApi ? getToken : null
 		} );
 		connection.start();
