@@ -204,28 +204,29 @@ impl Client {
             self.send_json(json!({"op": "lost", "since": lost.since.to_string(), "oldest": oldest.to_string()})).await?;
         }
         if let Some(since) = since {
-            let count = replay.len();
+            let mut count = 0;
             for envelope in replay {
-                self.deliver(&envelope).await?;
+                count += usize::from(self.deliver(&envelope).await?);
             }
             self.send_json(json!({"op": "resumed", "since": since.to_string(), "count": count})).await?;
         }
         Ok(())
     }
 
-    /// Sends one event if the filter wants it and it was not sent already.
-    async fn deliver(&mut self, envelope: &Envelope) -> Result<(), ()> {
+    /// Sends one event if the filter wants it and it was not sent already;
+    /// `Ok(true)` when it was sent.
+    async fn deliver(&mut self, envelope: &Envelope) -> Result<bool, ()> {
         if self.last_sent.is_some_and(|last| envelope.id <= last) {
-            return Ok(());
+            return Ok(false);
         }
         self.last_sent = Some(envelope.id);
         if !self.wants(&envelope.event) {
-            return Ok(());
+            return Ok(false);
         }
         self.send(Message::Text(envelope.frame.clone())).await?;
         self.sent.increment(1);
         self.latency.record(envelope.received_at.elapsed().as_secs_f64());
-        Ok(())
+        Ok(true)
     }
 
     /// Whether this client may see `event` and asked for it.

@@ -221,6 +221,7 @@ async fn a_handshake_filter_also_filters_the_replay() {
     assert_eq!(next_event(&mut ws).await["page_title"], "Mine too");
     let resumed = next_json(&mut ws).await;
     assert_eq!(resumed["op"], "resumed", "{resumed}");
+    assert_eq!(resumed["count"], 2, "count is what this client was sent: {resumed}");
 
     assert_eq!(connect_at(&gateway, &format!("filter={filter}"), None, None).await.err(), Some(401), "addressed needs a token");
     assert_eq!(connect_at(&gateway, "filter=%7Bnope", None, None).await.err(), Some(400), "a malformed filter is refused");
