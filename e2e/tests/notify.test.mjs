@@ -133,4 +133,26 @@ describe('live notices on a real wiki', () => {
     const state = await moduleState(alice.page);
     assert.equal(state.role, 'leader');
   });
+
+  it('a popup the reader closed does not come back with the next change', async (t) => {
+    await sleep(1200); // the burst above is over
+    const now = new Date().toISOString();
+    await publish(env, { page_title: 'Closed page', user_name: 'Carol', timestamp: now, summary: 'first' });
+    await waitForNotice(alice.page, 'Closed page');
+    // The next change comes within the burst gap (1 s) of the first: without the reader's
+    // click it would join the first popup ("2 changes just now").
+    const start = Date.now();
+    // mw.notification closes a popup that is clicked (a DOM click: quicker than a mouse).
+    const closed = await alice.page.evaluate(() => {
+      const el = [...document.querySelectorAll('.mw-notification.ext-realtimenotify-notice:not(.mw-notification-replaced)')]
+        .find((e) => e.innerText.includes('Closed page'));
+      el?.click();
+      return !!el;
+    });
+    assert.ok(closed, 'the first popup was there to close');
+    await publish(env, { page_title: 'Next page', user_name: 'Carol', timestamp: now, summary: 'second' });
+    t.diagnostic(`second change published ${Date.now() - start} ms after the click`);
+    const text = await waitForNotice(alice.page, 'Next page');
+    assert.ok(!text.includes('Closed page') && !text.includes('2 changes'), `the closed change came back: ${text}`);
+  });
 });

@@ -87,7 +87,11 @@ Notices.prototype.add = function ( event ) {
 		this.alert( event );
 		return;
 	}
-	if ( g && now - g.last < BURST_GAP && now - g.first < BURST_MAX_AGE ) {
+	// A burst goes on while it is recent and its popup is still open: once the reader closed
+	// it (or it hid itself), later events start a new popup rather than bring the old one back.
+	if ( g && now - g.last < BURST_GAP && now - g.first < BURST_MAX_AGE &&
+		!( g.notification && !g.notification.isOpen )
+	) {
 		g.events.push( event );
 		g.last = now;
 		// Coalesce redraws: a replay may deliver hundreds of events in a few milliseconds.
@@ -105,21 +109,27 @@ Notices.prototype.add = function ( event ) {
 		events: [ event ],
 		first: now,
 		last: now,
-		timer: null
+		timer: null,
+		notification: null
 	};
 	this.render( g );
 };
 
 Notices.prototype.render = function ( g ) {
 	var events = g.events,
-		single = events.length === 1;
+		single = events.length === 1,
+		notification;
 	this.shown++;
-	mw.notify( single ? this.single( events[ 0 ] ) : this.burst( events ), {
+	// mw.notification.notify (not mw.notify, whose promise resolves without the popup in
+	// MediaWiki 1.39) hands back the popup itself, so that add() can tell when it was closed.
+	// A popup created before the page is ready waits in a queue, not open yet: not "closed".
+	notification = mw.notification.notify( single ? this.single( events[ 0 ] ) : this.burst( events ), {
 		title: mw.msg( 'realtimenotify-notice-title' ),
 		tag: g.tag,
 		autoHideSeconds: 'long',
 		classes: [ 'ext-realtimenotify-notice' ]
 	} );
+	g.notification = notification.isOpen ? notification : null;
 };
 
 /**
