@@ -109,10 +109,14 @@ function canConnect(port) {
   });
 }
 
-/** The gateway, subscribed to redis pub/sub; resolves once GET /readyz says 200. */
+/**
+ * The gateway, subscribed to redis pub/sub (unless extraArgs choose another `--source`, e.g.
+ * `['--source', 'redis-stream']`); resolves once GET /readyz says 200.
+ */
 export async function startGateway(port, redisPort, extraArgs = [], env = {}) {
+  const source = extraArgs.includes('--source') ? [] : ['--source', 'redis'];
   const p = new Proc(`gateway-${port}`, GATEWAY_BIN, [
-    'serve', '--listen', `127.0.0.1:${port}`, '--source', 'redis',
+    'serve', '--listen', `127.0.0.1:${port}`, ...source,
     '--redis-url', `redis://127.0.0.1:${redisPort}`, ...extraArgs,
   ], { env: { ...process.env, NO_COLOR: '1', RTN_LOG: process.env.RTN_LOG || 'info', ...env } });
   await waitFor(async () => {
@@ -261,6 +265,32 @@ export async function waitForNotice(page, needle, timeout = 5000) {
 export function publish(env, event) {
   return run('redis-cli', ['-p', String(env.redisPort), 'PUBLISH', 'mediawiki:notifications',
     typeof event === 'string' ? event : JSON.stringify(event)]);
+}
+
+/** Orders event ids ("<ms>-<seq>", 64-bit numbers): <0, 0 or >0. */
+export function compareIds(a, b) {
+  const [am, as] = String(a).split('-').map(BigInt);
+  const [bm, bs] = String(b).split('-').map(BigInt);
+  return am !== bm ? (am < bm ? -1 : 1) : (as < bs ? -1 : as > bs ? 1 : 0);
+}
+
+/** Runs redis-cli against the test's Redis (e.g. redisCli(env, 'XLEN', key)); resolves to stdout. */
+export function redisCli(env, ...args) {
+  return run('redis-cli', ['-p', String(env.redisPort), ...args.map(String)]);
+}
+
+/** Every entry of a Redis Stream as {id, event} (the parsed JSON of the field `event`), oldest first. */
+export async function streamEntries(env, key) {
+  // Without a terminal redis-cli prints one reply element per line: id, field, value, id, ...
+  // (the event JSON has no raw newlines: json_encode escapes them).
+  const lines = (await redisCli(env, 'XRANGE', key, '-', '+')).split('\n').filter((l) => l !== '');
+  if (lines.length % 3) throw new Error(`unexpected XRANGE output:\n${lines.join('\n')}`);
+  const entries = [];
+  for (let i = 0; i < lines.length; i += 3) {
+    if (lines[i + 1] !== 'event') throw new Error(`stream entry ${lines[i]} has field ${lines[i + 1]}, not event`);
+    entries.push({ id: lines[i], event: JSON.parse(lines[i + 2]) });
+  }
+  return entries;
 }
 
 /** Closes every popup on the page (as if the reader clicked them away). */

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import {
   ARTIFACTS, join, startEnv, openAs, waitConnected, waitSubscribed, waitForNotice, notices, publish, sleep, waitFor,
+  compareIds,
 } from '../lib/env.mjs';
 import { MwApi } from '../lib/mwapi.mjs';
 
@@ -156,5 +157,51 @@ describe('targeted events: watchlist and patrol alerts', () => {
     assert.ok(text.includes('Edit of Alerted <b>page</b> by <img src=x onerror=alert(1)> may need checking'), text);
     assert.equal(await alert.locator('img, b').count(), 0);
     assert.deepEqual(alice.dialogs, []);
+  });
+
+  it('watchlist resume: between two page views Carol misses nothing she watches, and gets nothing else', async (t) => {
+    await sleep(1200); // a new burst in Alice's browser
+    // Every frame of Carol's next page, from its first one.
+    const frames = [];
+    carol.page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      try { frames.push({ ...JSON.parse(String(f.payload)), socket: ws.url() }); } catch { /* not JSON */ }
+    }));
+    const since = (await carol.page.evaluate(() => mw.realtimenotify.state())).resumeId;
+    assert.ok(since, 'Carol\'s page has a resume point');
+    const socketsBefore = carol.sockets.length;
+    await carol.page.goto('about:blank'); // no page of the wiki open: no socket
+    const away = Date.now();
+
+    // Bob edits the page Carol watches and one she does not; Alice (mode all) sees both, so both
+    // have reached the gateway.
+    await bob.edit('Watched page', 'Bob again, while Carol was away.', 'watched, while Carol was away');
+    await bob.edit('Unwatched page', 'Nobody watches this.', 'unwatched, while Carol was away');
+    const missed = (title) => aliceFrames.find((f) => f.op === 'event' && f.page_title === title &&
+      f.summary.endsWith('while Carol was away'));
+    await waitFor(() => missed('Watched page') && missed('Unwatched page'),
+      { timeout: 3000, what: 'both edits to reach Alice\'s browser' });
+    const [watchedId, unwatchedId] = [missed('Watched page').id, missed('Unwatched page').id];
+    // Both are after Carol's resume point: the replay covers them.
+    assert.ok(compareIds(watchedId, since) > 0 && compareIds(unwatchedId, since) > 0);
+
+    // Carol opens a page of the wiki again (well within the resume point's 60 s).
+    await carol.page.goto(`${env.wiki}/index.php?title=Main_Page`);
+    t.diagnostic(`Carol was away ${Date.now() - away} ms`);
+    const socket = await waitFor(() => carol.sockets.slice(socketsBefore).find((s) => s.url.includes('/v1/ws')),
+      { what: 'Carol\'s new socket' });
+    const query = new URL(socket.url).searchParams;
+    assert.equal(query.get('since'), since);
+    assert.deepEqual(JSON.parse(query.get('filter')), { addressed: true });
+
+    const text = await waitForNotice(carol.page, 'Bob edited Watched page', 5000);
+    assert.ok(text.includes('watched, while Carol was away'), text);
+    await waitFor(() => frames.some((f) => f.op === 'resumed'), { what: 'the end of the replay' });
+    await sleep(QUIET_MS);
+    assert.deepEqual(await notices(carol.page), [text], 'Carol: only the page she watches');
+    // The gateway filtered the replay: the unwatched change never reached her browser at all.
+    const events = frames.filter((f) => f.op === 'event');
+    assert.deepEqual(events.map((f) => f.id), [watchedId], JSON.stringify(events));
+    assert.ok(frames.every((f) => f.socket === socket.url));
+    assert.equal((await carol.page.evaluate(() => mw.realtimenotify.state())).resumeId, watchedId);
   });
 });
