@@ -174,7 +174,7 @@ fn event_json(seq: u64, t_ns: u64) -> String {
         "rev_id": 100_000 + seq,
         "old_rev_id": 99_999 + seq,
         "bot": false,
-        "minor": seq % 3 == 0,
+        "minor": seq % 3 < 1, // every third (is_multiple_of needs Rust 1.87)
         "size_delta": (seq % 200) as i64 - 100,
         "url": format!("http://127.0.0.1/index.php?diff={}&oldid={}", 100_000 + seq, 99_999 + seq),
     })

@@ -49,13 +49,15 @@ impl Admission {
         if !self.trusted_proxies.contains(&peer) {
             return peer;
         }
+        // Only the very last entry: everything before it came from the
+        // client and may be forged. If it is unreadable, the proxy is all we know.
         headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.to_str().unwrap_or(""))
             .flat_map(|v| v.split(','))
-            .filter_map(|ip| ip.trim().parse().ok())
-            .last()
+            .next_back()
+            .and_then(|ip| ip.trim().parse().ok())
             .unwrap_or(peer)
     }
 
@@ -113,5 +115,7 @@ mod tests {
         assert_eq!(a.client_ip(proxy, &h), "5.6.7.8".parse::<IpAddr>().unwrap());
         let stranger: IpAddr = "9.9.9.9".parse().unwrap();
         assert_eq!(a.client_ip(stranger, &h), stranger, "only trusted proxies may say who the client is");
+        h.insert("x-forwarded-for", "1.2.3.4, garbage".parse().unwrap());
+        assert_eq!(a.client_ip(proxy, &h), proxy, "an unreadable last entry never falls back to a forgeable one");
     }
 }

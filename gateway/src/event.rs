@@ -425,7 +425,7 @@ mod tests {
             Event::parse(raw.as_bytes(), 16384)
         };
         assert_eq!(with(r#"["blanking","large_removal"]"#).unwrap().reasons, ["blanking", "large_removal"]);
-        for bad in [r#"["<b>"]"#, r#"[""]"#, r#"["Blanking"]"#, &format!(r#"["{}"]"#, "a".repeat(33)), &format!("[{}]", vec![r#""a""#; 9].join(","))] {
+        for bad in [r#"["<b>"]"#, r#"[""]"#, r#"["Blanking"]"#, &format!(r#"["{}"]"#, "a".repeat(33)), &format!("[{}]", [r#""a""#; 9].join(","))] {
             assert!(with(bad).is_err(), "{bad} accepted");
         }
     }

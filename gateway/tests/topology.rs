@@ -20,7 +20,7 @@ impl Node {
         let port = free_port();
         let conf = dir.path().join("redis.conf");
         std::fs::write(&conf, format!("port {port}\nbind 127.0.0.1\nsave \"\"\ndir {}\n{config}\n", dir.path().display())).unwrap();
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .arg(&conf)
             .args(extra)
             .stdout(Stdio::null())
@@ -33,6 +33,8 @@ impl Node {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("redis node did not start");
     }
 
