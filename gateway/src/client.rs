@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -251,7 +252,12 @@ impl Client {
         let reply = match message {
             Message::Text(text) => self.on_text(&text),
             Message::Binary(_) => json!({"op": "error", "message": "binary frames are not supported"}),
-            Message::Close(_) => return Some(Exit::Abandon),
+            Message::Close(_) => {
+                // tungstenite queued the answering close frame; send it, so
+                // the client sees a clean close (its code) rather than 1006.
+                let _ = tokio::time::timeout(self.limits.write_timeout, self.socket.flush()).await;
+                return Some(Exit::Abandon);
+            }
             Message::Ping(_) | Message::Pong(_) => return None,
         };
         self.send_json(reply).await.err().map(|()| Exit::Abandon)

@@ -46,6 +46,8 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(settings.log_format);
+    // The TLS library behind `rediss://` needs its crypto picked once per process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match serve(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -91,7 +93,13 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RTN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A log line that cannot be written (stderr closed: `... | head`) is
+    // dropped; by default tracing-subscriber reports it with `eprintln!`,
+    // which panics and takes down whichever task logged.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         // Colours only on a terminal: escape codes make log files unreadable.
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),

@@ -215,9 +215,11 @@ async fn websocket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // Behind a trusted proxy, the client's own address (for the per-IP limit and the logs).
+    let ip = st.admission.client_ip(peer.ip(), &headers);
     let refuse = |status: StatusCode, reason: &'static str, message: String| {
         metrics::counter!(crate::metrics::CLIENTS_REJECTED, "reason" => reason).increment(1);
-        tracing::info!(%peer, reason, %message, "handshake refused");
+        tracing::info!(%peer, client = %ip, reason, %message, "handshake refused");
         (status, Json(json!({"error": message}))).into_response()
     };
     if st.shutdown.is_cancelled() {
@@ -251,7 +253,6 @@ async fn websocket(
     if filter.addressed && identity.is_none() {
         return refuse(StatusCode::UNAUTHORIZED, "token", "the `addressed` filter needs a token".into());
     }
-    let ip = st.admission.client_ip(peer.ip(), &headers);
     let Some(slot) = st.admission.acquire(ip) else {
         return refuse(StatusCode::TOO_MANY_REQUESTS, "per_ip", format!("too many connections from {ip}"));
     };

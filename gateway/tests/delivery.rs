@@ -213,3 +213,14 @@ async fn oversized_client_frames_and_floods_are_refused() {
     assert_eq!(close_code(&mut ws).await, 1008);
     let _ = ws.next().await;
 }
+
+/// A client that says goodbye gets the closing handshake answered, so it
+/// sees its own code back rather than an abnormal 1006.
+#[tokio::test]
+async fn a_client_close_is_answered() {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let (_redis, gateway) = redis_gateway(&[]).await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() })).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, 1000);
+}

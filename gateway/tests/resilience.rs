@@ -87,3 +87,42 @@ async fn bad_configuration_is_a_clear_error() {
         assert!(help.contains(flag), "--help mentions {flag}");
     }
 }
+
+/// Logs that cannot be written (stderr is a closed pipe, as under
+/// `realtimenotify serve 2>&1 | head -1`) are dropped; the gateway goes on.
+#[tokio::test]
+async fn a_closed_stderr_does_not_stop_the_gateway() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let redis = Redis::start();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_realtimenotify"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--redis-url", &redis.url()])
+        .env("RTN_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the gateway");
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().expect("piped")).read_line(&mut first).expect("a first log line");
+    // The reader is gone now: every later log write fails with EPIPE.
+    let ws_url = format!("ws://127.0.0.1:{port}/v1/ws");
+    let deadline = std::time::Instant::now() + WAIT;
+    while http(format!("127.0.0.1:{port}").parse().unwrap(), "GET", "/readyz", &[], "").await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut ws, _) = connect_hello(&ws_url).await;
+    redis.publish(CHANNEL, &event(1)).await;
+    assert_eq!(next_event(&mut ws).await["page_title"], "Page 1");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "SIGTERM ignored");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}

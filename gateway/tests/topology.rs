@@ -95,3 +95,37 @@ async fn reads_the_stream_and_channel_of_a_redis_cluster() {
         assert_eq!(next_event(&mut from_channel).await["page_title"], "Page 3");
     }
 }
+
+/// `rediss://`: the gateway talks TLS to Redis, trusting the CA in
+/// `SSL_CERT_FILE` (the system store otherwise).
+#[tokio::test]
+async fn reads_a_redis_over_tls() {
+    let certs = tempfile::tempdir().unwrap();
+    let path = |name: &str| certs.path().join(name).display().to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=rtn test CA", "-keyout", &path("ca.key"), "-out", &path("ca.pem")]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", &path("redis.key"), "-out", &path("redis.csr")]);
+    std::fs::write(path("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&["x509", "-req", "-in", &path("redis.csr"), "-CA", &path("ca.pem"), "-CAkey", &path("ca.key"), "-CAcreateserial", "-days", "1", "-extfile", &path("san.ext"), "-out", &path("redis.pem")]);
+
+    let tls_port = free_port();
+    let node = Node::start(
+        &format!("tls-port {tls_port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients no", path("redis.pem"), path("redis.key"), path("ca.pem")),
+        &[],
+    );
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let ca = path("ca.pem");
+    let gateway = Gateway::start_env("127.0.0.1:0", &["--source", "redis-stream", "--redis-url", &url], &[("SSL_CERT_FILE", &ca)]);
+    gateway.wait_ready().await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    node.cli(&["XADD", "mediawiki:events", "*", "event", &event(4)]);
+    assert_eq!(next_event(&mut ws).await["page_title"], "Page 4");
+
+    // And a CA it does not trust is refused: never ready.
+    let untrusting = Gateway::start_env("127.0.0.1:0", &["--source", "redis-stream", "--redis-url", &url], &[("SSL_CERT_FILE", "/dev/null")]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(untrusting.get("/readyz").await.0, 503, "{}", untrusting.log_text());
+}

@@ -112,9 +112,15 @@ impl Gateway {
     }
 
     pub fn start_on(listen: &str, args: &[&str]) -> Gateway {
+        Gateway::start_env(listen, args, &[])
+    }
+
+    /// Like [`Gateway::start_on`], with extra environment variables.
+    pub fn start_env(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_realtimenotify"))
             .args(["serve", "--listen", listen])
             .args(args)
+            .envs(env.iter().copied())
             .env("RTN_LOG_FORMAT", "json")
             .env("RTN_LOG", "info,realtimenotify=debug")
             .stdout(Stdio::null())
