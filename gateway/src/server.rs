@@ -30,7 +30,7 @@ use crate::broker::Broker;
 use crate::client::{self, Limits};
 use crate::config::{AuthMode, Settings, SourceKind};
 use crate::event::EventId;
-use crate::hub::{Hub, Lost, Subscription};
+use crate::hub::Hub;
 use crate::source::redis_pubsub::RedisPubSub;
 use crate::source::redis_stream::{RedisStream, StreamHistory};
 use crate::filter::Filter;
@@ -46,15 +46,12 @@ pub const PROTOCOL: &str = "realtimenotify.v1";
 /// not have to sit in the URL (and in proxy logs).
 pub const TOKEN_PROTOCOL_PREFIX: &str = "realtimenotify.token.";
 
-/// Most events fetched from the stream for one resuming client beyond the
-/// in-memory window; a client further behind is told it lost events.
-const BACKFILL_LIMIT: usize = 50_000;
 
 #[derive(Clone)]
 struct AppState {
     hub: Arc<Hub>,
     /// Older history than the hub's window (the `redis-stream` source).
-    history: Option<StreamHistory>,
+    history: Option<Arc<StreamHistory>>,
     ready: Readiness,
     limits: Limits,
     auth_mode: AuthMode,
@@ -94,7 +91,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
                 window: settings.replay_window,
                 max_event_bytes: settings.max_event_bytes,
             };
-            history = Some(StreamHistory::new(source.clone()));
+            history = Some(Arc::new(StreamHistory::new(source.clone())));
             Some(tokio::spawn(source.run(hub.clone(), ready.clone(), shutdown.clone())))
         }
         SourceKind::Http => {
@@ -257,38 +254,24 @@ async fn websocket(
         return refuse(StatusCode::TOO_MANY_REQUESTS, "per_ip", format!("too many connections from {ip}"));
     };
     let auth = client::Auth { identity, verifier: st.verifier.clone(), slot: Some(slot) };
+    let (max_client_frame, request) = (st.max_client_frame, client::Request { peer, since, filter });
+    // One box for what the upgrade callback needs: axum keeps the callback's
+    // room in the connection's task for its whole life.
+    let pending = Box::new((st, request, auth));
     upgrade
         .protocols([PROTOCOL])
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .max_message_size(st.max_client_frame)
-        .max_frame_size(st.max_client_frame)
+        .max_message_size(max_client_frame)
+        .max_frame_size(max_client_frame)
         .on_upgrade(move |socket| {
-            let clients = st.clients.clone();
-            let fut = async move {
-                let mut sub = st.hub.subscribe(since);
-                if let (Some(lost), Some(history)) = (sub.lost, &st.history) {
-                    Box::pin(backfill(history, lost, &mut sub)).await;
-                }
-                client::serve(socket, client::Request { peer, since, filter }, sub, st.limits, auth, st.shutdown).await
-            };
-            clients.track_future(fut)
+            let (st, request, auth) = *pending;
+            let sub = st.hub.subscribe(request.since);
+            // The stream is read only to fill a gap the window cannot.
+            let history = sub.lost.and(st.history.clone());
+            let client = client::Client::new(socket, request, st.limits.clone(), auth);
+            st.clients.track_future(client::serve(client, sub, history, st.shutdown.clone()))
         })
-}
-
-/// Fills a resuming client's gap from the stream when the window no longer
-/// holds it. Only a complete backfill is used, so the replay has no hole.
-async fn backfill(history: &StreamHistory, lost: Lost, sub: &mut Subscription) {
-    match history.between(lost.since, lost.floor, BACKFILL_LIMIT).await {
-        Ok(backfill) if backfill.complete => {
-            sub.replay.splice(0..0, backfill.events);
-            if !backfill.trimmed {
-                sub.lost = None;
-            }
-        }
-        Ok(_) => tracing::info!(since = %lost.since, "resume point too far back for a backfill"),
-        Err(err) => tracing::warn!(error = %format!("{err:#}"), "backfill from the stream failed"),
-    }
 }
 
 /// The token offered as a `Sec-WebSocket-Protocol` entry, if any.
