@@ -20,7 +20,8 @@ pub const MESSAGES_SENT: &str = "rtn_messages_sent_total";
 pub const SLOW_CLIENT_DROPS: &str = "rtn_slow_client_drops_total";
 /// Counter: clients closed for misbehaving, labelled `reason`.
 pub const CLIENTS_REJECTED: &str = "rtn_clients_rejected_total";
-/// Histogram: seconds from receiving an event to writing it to a socket.
+/// Histogram: seconds from receiving an event to handing it to a client's
+/// socket (which writes the batch it belongs to at once).
 pub const DELIVERY_LATENCY: &str = "rtn_delivery_latency_seconds";
 /// Gauge: 1 while the source is connected.
 pub const SOURCE_UP: &str = "rtn_source_up";

@@ -40,6 +40,11 @@ use crate::source::{self, Readiness};
 /// more than everything else a connection holds; clients send little.
 const READ_BUFFER: usize = 512;
 
+/// Frames queued before tungstenite writes them out: a client taking a batch
+/// of events (see `client::BATCH`) gets them in a few writes, not one each.
+/// Its capacity stays with the connection once used, so it is kept small.
+const WRITE_BUFFER: usize = 4096;
+
 /// The subprotocol the gateway speaks; browsers offer it beside the token.
 pub const PROTOCOL: &str = "realtimenotify.v1";
 /// Prefix of the subprotocol entry that carries a token, so the token does
@@ -261,7 +266,7 @@ async fn websocket(
     upgrade
         .protocols([PROTOCOL])
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(max_client_frame)
         .max_frame_size(max_client_frame)
         .on_upgrade(move |socket| {

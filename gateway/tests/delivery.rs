@@ -224,3 +224,30 @@ async fn a_client_close_is_answered() {
     ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() })).await.unwrap();
     assert_eq!(close_code(&mut ws).await, 1000);
 }
+
+/// A burst published at once (one pipeline) reaches every client whole and
+/// in order: clients take queued events in batches, and no batch boundary
+/// may lose or repeat one.
+#[tokio::test]
+async fn a_burst_arrives_whole_and_in_order() {
+    let (redis, gateway) = redis_gateway(&[]).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(connect_hello(&gateway.ws_url()).await.0);
+    }
+    gateway.wait_metric("rtn_clients_connected", 3.0).await;
+    const N: usize = 1000; // below --client-queue (1024): nobody may be dropped
+    let mut pipe = redis::pipe();
+    for n in 0..N {
+        pipe.publish(CHANNEL, event(n)).ignore();
+    }
+    let mut conn = redis.conn().await;
+    let () = pipe.query_async(&mut conn).await.expect("pipelined publish");
+    for ws in &mut clients {
+        for n in 0..N {
+            assert_eq!(next_event(ws).await["page_title"], format!("Page {n}"));
+        }
+        send_json(ws, json!({"op": "ping"})).await;
+        assert_eq!(next_json(ws).await["op"], "pong", "nothing after the last one");
+    }
+}
