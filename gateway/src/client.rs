@@ -329,7 +329,7 @@ impl Client {
             Message::Close(_) => {
                 // tungstenite queued the answering close frame; send it, so
                 // the client sees a clean close (its code) rather than 1006.
-                let _ = tokio::time::timeout(self.limits.write_timeout, self.socket.flush()).await;
+                let _ = self.flush().await;
                 return Some(Exit::Abandon);
             }
             Message::Ping(_) | Message::Pong(_) => return None,
@@ -391,29 +391,19 @@ impl Client {
         self.send(Message::Text(Utf8Bytes::from(value.to_string()))).await
     }
 
-    /// Writes one frame, giving up after the write timeout: a client whose
-    /// socket will not drain is abandoned rather than allowed to pin memory.
+    /// Writes one frame and flushes.
     async fn send(&mut self, message: Message) -> Result<(), ()> {
-        match tokio::time::timeout(self.limits.write_timeout, self.socket.send(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(()),
-        }
+        bounded(self.limits.write_timeout, self.socket.send(message)).await
     }
 
     /// Queues one frame; it goes out when the write buffer fills or at the
     /// next [`Client::flush`] (or `send`).
     async fn feed(&mut self, message: Message) -> Result<(), ()> {
-        match tokio::time::timeout(self.limits.write_timeout, self.socket.feed(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(()),
-        }
+        bounded(self.limits.write_timeout, self.socket.feed(message)).await
     }
 
     async fn flush(&mut self) -> Result<(), ()> {
-        match tokio::time::timeout(self.limits.write_timeout, self.socket.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(()),
-        }
+        bounded(self.limits.write_timeout, self.socket.flush()).await
     }
 
     /// Sends a close frame and waits briefly for the client's reply.
@@ -430,6 +420,15 @@ impl Client {
             }
         })
         .await;
+    }
+}
+
+/// A socket write, given up after `limit`: a client whose socket will not
+/// drain is abandoned rather than allowed to pin memory.
+async fn bounded<E>(limit: Duration, write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(()),
     }
 }
 
