@@ -168,7 +168,8 @@ pub fn serve(
 /// the other branches of its loop (and other tasks) have a turn.
 const BATCH: usize = 64;
 
-/// Most events one backfill may read from the stream.
+/// Most events fetched from the stream for one resuming client beyond the
+/// in-memory window; a client further behind is told it lost events.
 const BACKFILL_LIMIT: usize = 50_000;
 
 /// Fills a resuming client's gap from the stream when the window no longer

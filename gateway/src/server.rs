@@ -30,10 +30,10 @@ use crate::broker::Broker;
 use crate::client::{self, Limits};
 use crate::config::{AuthMode, Settings, SourceKind};
 use crate::event::EventId;
+use crate::filter::Filter;
 use crate::hub::Hub;
 use crate::source::redis_pubsub::RedisPubSub;
 use crate::source::redis_stream::{RedisStream, StreamHistory};
-use crate::filter::Filter;
 use crate::source::{self, Readiness};
 
 /// Per-connection read buffer. tungstenite's default (128 KiB) would cost
@@ -50,7 +50,6 @@ pub const PROTOCOL: &str = "realtimenotify.v1";
 /// Prefix of the subprotocol entry that carries a token, so the token does
 /// not have to sit in the URL (and in proxy logs).
 pub const TOKEN_PROTOCOL_PREFIX: &str = "realtimenotify.token.";
-
 
 #[derive(Clone)]
 struct AppState {
