@@ -268,10 +268,7 @@ impl Client {
             RecvError::Closed => Exit::Close(close::GOING_AWAY, "server shutting down"),
         })?;
         for taken in 1..=BATCH {
-            if self.deliver(&envelope).await.is_err() {
-                metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
-                return Err(Exit::Abandon);
-            }
+            self.deliver(&envelope).await.map_err(|()| stuck())?;
             if taken == BATCH {
                 break; // the rest waits for the next turn of the loop
             }
@@ -282,15 +279,11 @@ impl Client {
                 Err(TryRecvError::Closed) => return Err(Exit::Close(close::GOING_AWAY, "server shutting down")),
             };
         }
-        if self.flush().await.is_err() {
-            metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
-            return Err(Exit::Abandon);
-        }
-        Ok(())
+        self.flush().await.map_err(|()| stuck())
     }
 
-    /// Sends one event if the filter wants it and it was not sent already;
-    /// `Ok(true)` when it was sent.
+    /// Queues one event if the filter wants it and it was not sent already;
+    /// `Ok(true)` when it was queued (it goes out at the next flush).
     async fn deliver(&mut self, envelope: &Envelope) -> Result<bool, ()> {
         if self.last_sent.is_some_and(|last| envelope.id <= last) {
             return Ok(false);
@@ -431,6 +424,13 @@ async fn bounded<E>(limit: Duration, write: impl std::future::Future<Output = Re
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) | Err(_) => Err(()),
     }
+}
+
+/// A client whose socket would not take its events within the write timeout:
+/// abandon it (no close frame could get through either).
+fn stuck() -> Exit {
+    metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
+    Exit::Abandon
 }
 
 /// A client fell further behind than its queue: close it, it resumes with `since`.
