@@ -6,24 +6,28 @@
 //! only ever blocks its own task; the hub's broadcast channel never waits.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
-use tokio_util::sync::CancellationToken;
+use tokio::time::Sleep;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use crate::admission::Slot;
 use crate::auth::{self, Identity, Verifier};
 use crate::event::{Envelope, Event, EventId};
 use crate::filter::Filter;
-use crate::hub::{Lost, Subscription};
-use crate::source::redis_stream::StreamHistory;
+use crate::hub::{Hub, Item, Lost};
 use crate::metrics as m;
+use crate::source::redis_stream::StreamHistory;
+use crate::upgrade::Socket;
 
 /// Close codes, see `docs/protocol.md`.
 pub mod close {
@@ -38,10 +42,45 @@ pub mod close {
 /// Per-connection limits, from [`Settings`](crate::config::Settings).
 #[derive(Debug, Clone)]
 pub struct Limits {
-    pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub write_timeout: Duration,
     pub messages_per_second: u32,
+}
+
+/// What every client shares, held once by the gateway instead of once per
+/// connection.
+pub struct Shared {
+    pub limits: Limits,
+    /// Checks fresh tokens (`auth` messages); `None` when tokens are off.
+    pub verifier: Option<Arc<Verifier>>,
+    /// Older history than the hub's window (the `redis-stream` source).
+    pub history: Option<Arc<StreamHistory>>,
+    /// When the gateway started: [`Shared::now`] counts from here.
+    started: Instant,
+    connected: metrics::Gauge,
+    sent: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+impl Shared {
+    /// The clients' clock: milliseconds since the gateway started, in four
+    /// bytes. It wraps every 49 days, which is fine for what it times (gaps
+    /// of seconds to minutes, taken with `wrapping_sub`).
+    fn now(&self) -> u32 {
+        self.started.elapsed().as_millis() as u32
+    }
+
+    pub fn new(limits: Limits, verifier: Option<Arc<Verifier>>, history: Option<Arc<StreamHistory>>) -> Shared {
+        Shared {
+            limits,
+            verifier,
+            history,
+            started: Instant::now(),
+            connected: metrics::gauge!(m::CLIENTS_CONNECTED),
+            sent: metrics::counter!(m::MESSAGES_SENT),
+            latency: metrics::histogram!(m::DELIVERY_LATENCY),
+        }
+    }
 }
 
 /// What a client may send.
@@ -70,8 +109,7 @@ impl ClientMessage {
     }
 }
 
-/// What the client asked for in its handshake.
-#[derive(Debug)]
+/// What the handshake established: who connects, and what it asked for.
 pub struct Request {
     pub peer: SocketAddr,
     /// Resume after this event id (`?since=`).
@@ -79,6 +117,17 @@ pub struct Request {
     /// The filter in force from the first event on (`?filter=`), so that a
     /// resuming client's replay is filtered too; `subscribe` replaces it.
     pub filter: Filter,
+    /// From the token, if the client presented one.
+    pub identity: Option<Identity>,
+    /// Held for the connection's life: the per-IP limit.
+    pub slot: Option<Slot>,
+}
+
+/// What woke an idle client.
+enum Wake {
+    Expiry,
+    Hub(Result<Item, RecvError>),
+    Socket(Option<Result<Message, tungstenite::Error>>),
 }
 
 /// Why the client loop ended: decides the close frame, if any.
@@ -88,79 +137,113 @@ enum Exit {
     Abandon,
 }
 
-/// Who the client is, and who checks its tokens.
-pub struct Auth {
-    pub identity: Option<Identity>,
-    pub verifier: Option<Arc<Verifier>>,
-    /// Held for the connection's life: the per-IP limit.
-    pub slot: Option<Slot>,
-}
-
-/// One connected client: its socket, who it is, what it asked for.
+/// One connected client: its socket, its live stream, who it is, what it
+/// asked for.
+///
+/// This struct is most of what an idle connection costs. So whatever most
+/// clients lack is boxed behind an `Option` (an identity, a filter, a token
+/// timer), whatever all share sits in [`Shared`], and times are four-byte
+/// stamps on the gateway's clock ([`Shared::now`]), not 16-byte `Instant`s.
 pub struct Client {
-    socket: WebSocket,
+    socket: Socket,
+    live: Receiver<Item>,
+    shared: Arc<Shared>,
     peer: SocketAddr,
-    /// Where it asked to resume (`?since=`), for the opening replay.
-    since: Option<EventId>,
-    limits: Limits,
-    auth: Auth,
-    filter: Filter,
+    identity: Option<Box<Identity>>,
+    /// Fires when the token runs out; only for authenticated clients.
+    expiry: Option<Pin<Box<Sleep>>>,
+    /// `None` takes everything.
+    filter: Option<Box<Filter>>,
+    _slot: Option<Slot>,
     /// Newest event id sent; live events at or below it were replayed already.
     last_sent: Option<EventId>,
-    last_heard: Instant,
-    window_start: Instant,
+    /// When the client last sent a frame (for the idle timeout).
+    heard_at: u32,
+    /// When the current one-second window for counting its messages began,
+    /// and how many it sent in it.
+    window_at: u32,
     window_count: u32,
-    sent: metrics::Counter,
-    latency: metrics::Histogram,
 }
 
 impl Client {
-    pub fn new(socket: WebSocket, request: Request, limits: Limits, auth: Auth) -> Client {
-        let Request { peer, since, filter } = request;
-        Client {
+    /// Makes a client of an upgraded connection: subscribes it to the hub and
+    /// sends the opening frames (`hello`, then, when resuming, `lost` and the
+    /// replay). `None` if the socket failed meanwhile.
+    pub async fn open(socket: Socket, request: Request, hub: &Hub, shared: Arc<Shared>) -> Option<Client> {
+        let Request { peer, since, filter, identity, slot } = request;
+        let mut sub = hub.subscribe(since);
+        shared.connected.increment(1.0);
+        tracing::debug!(%peer, "client connected");
+        let now = shared.now();
+        let mut client = Client {
             socket,
+            live: sub.live,
+            shared,
             peer,
-            since,
-            limits,
-            auth,
-            filter,
+            identity: None,
+            expiry: None,
+            filter: None,
+            _slot: slot,
             last_sent: since,
-            last_heard: Instant::now(),
-            window_start: Instant::now(),
+            heard_at: now,
+            window_at: now,
             window_count: 0,
-            sent: metrics::counter!(m::MESSAGES_SENT),
-            latency: metrics::histogram!(m::DELIVERY_LATENCY),
+        };
+        client.set_filter(filter);
+        if let Some(identity) = identity {
+            client.sign_in(identity);
         }
+        if let (Some(lost), Some(history)) = (sub.lost, client.shared.history.clone()) {
+            // Boxed: a rare path, and a big future.
+            Box::pin(backfill(&history, lost, &mut sub.replay, &mut sub.lost)).await;
+        }
+        client.greet(since, sub.replay, sub.lost, sub.last_id).await.ok()?;
+        Some(client)
+    }
+
+    /// Takes `identity` and (re)arms the token timer for it.
+    fn sign_in(&mut self, identity: Identity) {
+        self.identity = Some(Box::new(identity));
+        let at = self.expiry_at();
+        match (&mut self.expiry, at) {
+            (Some(timer), Some(at)) => timer.as_mut().reset(at),
+            (expiry, at) => *expiry = at.map(|at| Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    fn set_filter(&mut self, filter: Filter) {
+        self.filter = (filter != Filter::default()).then(|| Box::new(filter));
     }
 }
 
-/// Runs one client until it leaves, misbehaves, lags, or the gateway stops.
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.shared.connected.decrement(1.0);
+        tracing::debug!(peer = %self.peer, "client left");
+    }
+}
+
+/// How a connection becomes a client: the upgrade and [`Client::open`];
+/// `None` when the connection failed on the way.
+pub type Opening = Pin<Box<dyn std::future::Future<Output = Option<Client>> + Send>>;
+
+/// A connection's task: opens the client, then runs it until it leaves,
+/// misbehaves, lags, or the hub closes.
 ///
-/// This future is most of what an idle connection costs, so it takes the
-/// client ready-made (built by [`Client::new`]) and holds everything once;
-/// rare, bulky steps (backfill, greeting, closing) are boxed. Not an `async
-/// fn` on purpose: rustc gives an `async fn`'s parameters a second slot in
-/// its future (about 800 bytes more here, measured).
+/// This future lives as long as the connection, and idle connections are
+/// most of a gateway's memory. So the opening comes boxed (its room is
+/// freed once the client is open) and so do the bulky, rarer steps; what
+/// stays is the client and the loop. Not an `async fn` on purpose: rustc
+/// would give the parameter a second slot.
 #[allow(clippy::manual_async_fn)]
-pub fn serve(
-    mut client: Client,
-    mut sub: Subscription,
-    history: Option<Arc<StreamHistory>>,
-    shutdown: CancellationToken,
-) -> impl std::future::Future<Output = ()> + Send {
+pub fn serve(opening: Opening) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        let connected = metrics::gauge!(m::CLIENTS_CONNECTED);
-        connected.increment(1.0);
-        tracing::debug!(peer = %client.peer, "client connected");
-        if let (Some(lost), Some(history)) = (sub.lost, history) {
-            Box::pin(backfill(&history, lost, &mut sub)).await;
-        }
-        let exit = client.run(sub, &shutdown).await;
-        if let Exit::Close(code, reason) = exit {
+        let Some(mut client) = opening.await else {
+            return;
+        };
+        if let Exit::Close(code, reason) = client.run().await {
             Box::pin(client.close(code, reason)).await;
         }
-        connected.decrement(1.0);
-        tracing::debug!(peer = %client.peer, "client left");
     }
 }
 
@@ -174,12 +257,12 @@ const BACKFILL_LIMIT: usize = 50_000;
 
 /// Fills a resuming client's gap from the stream when the window no longer
 /// holds it. Only a complete backfill is used, so the replay has no hole.
-async fn backfill(history: &StreamHistory, lost: Lost, sub: &mut Subscription) {
+async fn backfill(history: &StreamHistory, lost: Lost, replay: &mut Vec<Arc<Envelope>>, still_lost: &mut Option<Lost>) {
     match history.between(lost.since, lost.floor, BACKFILL_LIMIT).await {
         Ok(backfill) if backfill.complete => {
-            sub.replay.splice(0..0, backfill.events);
+            replay.splice(0..0, backfill.events);
             if !backfill.trimmed {
-                sub.lost = None;
+                *still_lost = None;
             }
         }
         Ok(_) => tracing::info!(since = %lost.since, "resume point too far back for a backfill"),
@@ -188,53 +271,32 @@ async fn backfill(history: &StreamHistory, lost: Lost, sub: &mut Subscription) {
 }
 
 impl Client {
-    async fn run(&mut self, sub: Subscription, shutdown: &CancellationToken) -> Exit {
-        let Subscription { replay, lost, mut live, last_id } = sub;
-        let since = self.since;
-        // Boxed, like the other rarely taken paths below: a future reserves
-        // room for its largest state for the whole connection, and idle
-        // connections are most of a gateway's memory.
-        if Box::pin(self.greet(since, replay, lost, last_id)).await.is_err() {
-            return Exit::Abandon;
-        }
-
-        let mut ping = tokio::time::interval(self.limits.ping_interval);
-        ping.tick().await; // the first tick is immediate
-        let expiry = tokio::time::sleep_until(self.expiry());
-        tokio::pin!(expiry);
+    async fn run(&mut self) -> Exit {
         loop {
-            tokio::select! {
+            // An idle client waits here on three things: its token's expiry
+            // (if it has one), the hub (events, clock ticks, the close), its
+            // socket. What woke it is handled after the wait, in boxed
+            // futures: a future reserves room for its largest state for as
+            // long as it lives, and this one is idle most of the time.
+            let woken = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return Exit::Close(close::GOING_AWAY, "server shutting down"),
-                _ = &mut expiry => {
-                    if self.expiry() <= tokio::time::Instant::now() {
-                        return Exit::Close(close::TOKEN_EXPIRED, "token expired: reconnect with a new one");
-                    }
-                    expiry.as_mut().reset(self.expiry());
-                }
-                event = live.recv() => {
-                    if let Err(exit) = self.deliver_queued(event, &mut live).await {
-                        return exit;
-                    }
-                }
-                incoming = self.socket.recv() => match incoming {
-                    Some(Ok(message)) => {
-                        if let Some(exit) = Box::pin(self.on_message(message)).await {
-                            return exit;
-                        }
-                    }
-                    Some(Err(err)) => return read_error(err),
-                    None => return Exit::Abandon,
-                },
-                _ = ping.tick() => {
-                    if self.last_heard.elapsed() > self.limits.idle_timeout {
-                        return Exit::Close(close::NORMAL, "idle timeout");
-                    }
-                    if self.send(Message::Ping(Default::default())).await.is_err() {
-                        return Exit::Abandon;
-                    }
-                }
+                _ = expired(&mut self.expiry) => Wake::Expiry,
+                item = self.live.recv() => Wake::Hub(item),
+                incoming = self.socket.next() => Wake::Socket(incoming),
+            };
+            if let Some(exit) = Box::pin(self.on_wake(woken)).await {
+                return exit;
             }
+        }
+    }
+
+    async fn on_wake(&mut self, woken: Wake) -> Option<Exit> {
+        match woken {
+            Wake::Expiry => self.on_expiry(),
+            Wake::Hub(item) => self.take_queued(item).await.err(),
+            Wake::Socket(Some(Ok(message))) => self.on_message(message).await,
+            Wake::Socket(Some(Err(err))) => Some(read_error(err)),
+            Wake::Socket(None) => Some(Exit::Abandon),
         }
     }
 
@@ -259,27 +321,60 @@ impl Client {
         Ok(())
     }
 
-    /// Delivers `first` and then whatever else is queued already (up to
+    /// Takes `first` and then whatever else is queued already (up to
     /// [`BATCH`]), and flushes once: under a burst a client costs one wake-up
     /// and one write per batch instead of one per event.
-    async fn deliver_queued(&mut self, first: Result<Arc<Envelope>, RecvError>, live: &mut Receiver<Arc<Envelope>>) -> Result<(), Exit> {
-        let mut envelope = first.map_err(|err| match err {
+    async fn take_queued(&mut self, first: Result<Item, RecvError>) -> Result<(), Exit> {
+        let mut item = first.map_err(|err| match err {
             RecvError::Lagged(missed) => lagged(missed),
-            RecvError::Closed => Exit::Close(close::GOING_AWAY, "server shutting down"),
+            RecvError::Closed => going_away(),
         })?;
         for taken in 1..=BATCH {
-            self.deliver(&envelope).await.map_err(|()| stuck())?;
+            match item {
+                Item::Event(envelope) => {
+                    self.deliver(&envelope).await.map_err(|()| stuck())?;
+                }
+                Item::Tick => self.on_tick().await?,
+            }
             if taken == BATCH {
                 break; // the rest waits for the next turn of the loop
             }
-            envelope = match live.try_recv() {
-                Ok(envelope) => envelope,
+            item = match self.live.try_recv() {
+                Ok(item) => item,
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Lagged(missed)) => return Err(lagged(missed)),
-                Err(TryRecvError::Closed) => return Err(Exit::Close(close::GOING_AWAY, "server shutting down")),
+                Err(TryRecvError::Closed) => return Err(going_away()),
             };
         }
         self.flush().await.map_err(|()| stuck())
+    }
+
+    /// The clock ticked (see [`Item::Tick`]): close a client that has been
+    /// silent too long, else queue a ping (its pong keeps it alive).
+    async fn on_tick(&mut self) -> Result<(), Exit> {
+        let silent = self.shared.now().wrapping_sub(self.heard_at);
+        if u128::from(silent) > self.shared.limits.idle_timeout.as_millis() {
+            return Err(Exit::Close(close::NORMAL, "idle timeout"));
+        }
+        self.feed(Message::Ping(Default::default())).await.map_err(|()| Exit::Abandon)
+    }
+
+    /// The token timer fired: close the connection if its token is really
+    /// out (a refresh may have moved the expiry on), else re-arm.
+    fn on_expiry(&mut self) -> Option<Exit> {
+        match self.expiry_at() {
+            Some(at) if at > tokio::time::Instant::now() => {
+                if let Some(timer) = &mut self.expiry {
+                    timer.as_mut().reset(at);
+                }
+                None
+            }
+            Some(_) => Some(Exit::Close(close::TOKEN_EXPIRED, "token expired: reconnect with a new one")),
+            None => {
+                self.expiry = None;
+                None
+            }
+        }
     }
 
     /// Queues one event if the filter wants it and it was not sent already;
@@ -293,27 +388,29 @@ impl Client {
             return Ok(false);
         }
         self.feed(Message::Text(envelope.frame.clone())).await?;
-        self.sent.increment(1);
-        self.latency.record(envelope.received_at.elapsed().as_secs_f64());
+        self.shared.sent.increment(1);
+        self.shared.latency.record(envelope.received_at.elapsed().as_secs_f64());
         Ok(true)
     }
 
     /// Whether this client may see `event` and asked for it.
     fn wants(&self, event: &Event) -> bool {
-        let who = self.auth.identity.as_ref();
+        let who = self.identity.as_deref();
         auth::may_see(who, event)
-            && self.filter.matches(event)
-            && (!self.filter.addressed || auth::addressed_to(who, event))
+            && self.filter.as_deref().map_or(true, |filter| {
+                filter.matches(event) && (!filter.addressed || auth::addressed_to(who, event))
+            })
     }
 
     async fn on_message(&mut self, message: Message) -> Option<Exit> {
-        self.last_heard = Instant::now();
-        if self.window_start.elapsed() >= Duration::from_secs(1) {
-            self.window_start = Instant::now();
+        let now = self.shared.now();
+        self.heard_at = now;
+        if now.wrapping_sub(self.window_at) >= 1000 {
+            self.window_at = now;
             self.window_count = 0;
         }
         self.window_count += 1;
-        if self.window_count > self.limits.messages_per_second {
+        if self.window_count > self.shared.limits.messages_per_second {
             metrics::counter!(m::CLIENTS_REJECTED, "reason" => "rate").increment(1);
             return Some(Exit::Close(close::POLICY, "too many messages"));
         }
@@ -326,19 +423,20 @@ impl Client {
                 let _ = self.flush().await;
                 return Some(Exit::Abandon);
             }
-            Message::Ping(_) | Message::Pong(_) => return None,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
         };
         self.send_json(reply).await.err().map(|()| Exit::Abandon)
     }
 
     fn on_text(&mut self, text: &str) -> serde_json::Value {
         match ClientMessage::parse(text) {
-            Ok(ClientMessage::Subscribe { filter }) if filter.addressed && self.auth.identity.is_none() => {
+            Ok(ClientMessage::Subscribe { filter }) if filter.addressed && self.identity.is_none() => {
                 json!({"op": "error", "message": "the `addressed` filter needs an authenticated connection"})
             }
             Ok(ClientMessage::Subscribe { filter }) => {
-                self.filter = filter;
-                json!({"op": "subscribed", "filter": self.filter})
+                let reply = json!({"op": "subscribed", "filter": filter});
+                self.set_filter(filter);
+                reply
             }
             Ok(ClientMessage::Ping) => json!({"op": "pong"}),
             Ok(ClientMessage::Auth { token }) => self.on_auth(&token),
@@ -349,36 +447,31 @@ impl Client {
     /// Takes a fresh token. A failed refresh keeps the current identity
     /// (until it expires): the client may retry with another token.
     fn on_auth(&mut self, token: &str) -> serde_json::Value {
-        let Some(verifier) = &self.auth.verifier else {
+        let Some(verifier) = &self.shared.verifier else {
             return json!({"op": "error", "message": "this gateway does not accept tokens"});
         };
-        let checked = match &self.auth.identity {
+        let checked = match self.identity.as_deref() {
             Some(current) => verifier.verify_refresh(token, current),
             None => verifier.verify_new(token),
         };
         match checked {
             Ok(identity) => {
                 let reply = json!({"op": "authenticated", "user": identity.name, "expires": identity.expires});
-                self.auth.identity = Some(identity);
+                self.sign_in(identity);
                 reply
             }
             Err(err) => json!({"op": "error", "message": err.to_string()}),
         }
     }
 
-    /// When the connection's token runs out (with the skew leeway); far
-    /// away for anonymous connections.
-    fn expiry(&self) -> tokio::time::Instant {
-        let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
-        match (&self.auth.identity, &self.auth.verifier) {
-            (Some(identity), Some(verifier)) => {
-                // Saturating and capped: `exp` comes from a token, and an
-                // absurd one must not overflow the clock arithmetic.
-                let left = identity.expires.saturating_add(verifier.leeway()).saturating_sub(auth::now_secs());
-                tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600))
-            }
-            _ => far,
-        }
+    /// When the connection's token runs out (with the skew leeway); `None`
+    /// for an anonymous connection.
+    fn expiry_at(&self) -> Option<tokio::time::Instant> {
+        let (identity, verifier) = (self.identity.as_deref()?, self.shared.verifier.as_deref()?);
+        // Saturating and capped: `exp` comes from a token, and an absurd one
+        // must not overflow the clock arithmetic.
+        let left = identity.expires.saturating_add(verifier.leeway()).saturating_sub(auth::now_secs());
+        Some(tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600)))
     }
 
     async fn send_json(&mut self, value: serde_json::Value) -> Result<(), ()> {
@@ -387,27 +480,27 @@ impl Client {
 
     /// Writes one frame and flushes.
     async fn send(&mut self, message: Message) -> Result<(), ()> {
-        bounded(self.limits.write_timeout, self.socket.send(message)).await
+        bounded(self.shared.limits.write_timeout, self.socket.send(message)).await
     }
 
     /// Queues one frame; it goes out when the write buffer fills or at the
     /// next [`Client::flush`] (or `send`).
     async fn feed(&mut self, message: Message) -> Result<(), ()> {
-        bounded(self.limits.write_timeout, self.socket.feed(message)).await
+        bounded(self.shared.limits.write_timeout, self.socket.feed(message)).await
     }
 
     async fn flush(&mut self) -> Result<(), ()> {
-        bounded(self.limits.write_timeout, self.socket.flush()).await
+        bounded(self.shared.limits.write_timeout, self.socket.flush()).await
     }
 
     /// Sends a close frame and waits briefly for the client's reply.
     async fn close(&mut self, code: u16, reason: &'static str) {
-        let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        let frame = Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) }));
         if self.send(frame).await.is_err() {
             return;
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while let Some(Ok(message)) = self.socket.recv().await {
+            while let Some(Ok(message)) = self.socket.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;
                 }
@@ -433,6 +526,19 @@ fn stuck() -> Exit {
     Exit::Abandon
 }
 
+/// The hub closed: the gateway is stopping.
+fn going_away() -> Exit {
+    Exit::Close(close::GOING_AWAY, "server shutting down")
+}
+
+/// Waits until the token timer fires; forever for a client without one.
+async fn expired(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A client fell further behind than its queue: close it, it resumes with `since`.
 fn lagged(missed: u64) -> Exit {
     metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
@@ -442,10 +548,9 @@ fn lagged(missed: u64) -> Exit {
 
 /// A frame over `--max-client-frame` surfaces as tungstenite's capacity
 /// error; tell the client why (1009). Anything else means the socket is gone.
-fn read_error(err: axum::Error) -> Exit {
-    let inner = err.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => {
+fn read_error(err: tungstenite::Error) -> Exit {
+    match err {
+        tungstenite::Error::Capacity(_) => {
             metrics::counter!(m::CLIENTS_REJECTED, "reason" => "frame_too_big").increment(1);
             Exit::Close(close::TOO_BIG, "frame too big")
         }

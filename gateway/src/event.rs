@@ -11,7 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 
 /// The only schema version this gateway speaks.

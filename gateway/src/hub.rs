@@ -9,6 +9,10 @@
 //! reconnects with `since` gets exactly what it missed. Publishing and
 //! subscribing take the same lock, so a new subscriber's replay and its live
 //! stream meet without a gap or an overlap.
+//!
+//! The same channel carries the gateway's clock and its shutdown, so that an
+//! idle client waits on one thing only (see [`Item`]): a clock tick every
+//! ping interval, and, when the hub closes, the end of the stream.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,12 +23,24 @@ use tokio::sync::broadcast;
 use crate::event::{Envelope, Event, EventError, EventId};
 
 pub struct Hub {
-    tx: broadcast::Sender<Arc<Envelope>>,
     window: Mutex<Window>,
     max_event_bytes: usize,
 }
 
+/// What the hub broadcasts to every client.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Event(Arc<Envelope>),
+    /// The gateway's clock, every ping interval: time to ping and to check
+    /// the idle timeout. One clock for all clients instead of a timer each,
+    /// which an idle connection would carry for its whole life.
+    Tick,
+}
+
 struct Window {
+    /// The fan-out; `None` once the hub is closed, which ends every
+    /// client's live stream.
+    tx: Option<broadcast::Sender<Item>>,
     events: VecDeque<Arc<Envelope>>,
     capacity: usize,
     /// Newest id handed out or accepted.
@@ -40,8 +56,9 @@ pub struct Subscription {
     pub replay: Vec<Arc<Envelope>>,
     /// Set when `since` was older than the window: events were lost.
     pub lost: Option<Lost>,
-    /// Live events published after the replay was taken.
-    pub live: broadcast::Receiver<Arc<Envelope>>,
+    /// Live events published after the replay was taken, and clock ticks;
+    /// it reports `Closed` once the hub closes.
+    pub live: broadcast::Receiver<Item>,
     /// The newest id at subscription time.
     pub last_id: Option<EventId>,
 }
@@ -78,8 +95,8 @@ impl Hub {
     pub fn new(client_queue: usize, window: usize, max_event_bytes: usize, floor: EventId) -> Hub {
         let (tx, _) = broadcast::channel(client_queue.max(1));
         Hub {
-            tx,
             window: Mutex::new(Window {
+                tx: Some(tx),
                 events: VecDeque::with_capacity(window.min(4096)),
                 capacity: window.max(1),
                 last_id: None,
@@ -129,15 +146,35 @@ impl Hub {
         }
         w.events.push_back(envelope.clone());
         w.last_id = Some(id);
-        // No receivers is fine: nobody is listening yet.
-        let _ = self.tx.send(envelope);
+        if let Some(tx) = &w.tx {
+            // No receivers is fine: nobody is listening yet.
+            let _ = tx.send(Item::Event(envelope));
+        }
         Ok(id)
+    }
+
+    /// Sends every client a clock tick (see [`Item::Tick`]).
+    pub fn tick(&self) {
+        if let Some(tx) = &self.lock().tx {
+            let _ = tx.send(Item::Tick);
+        }
+    }
+
+    /// Ends every client's live stream: each one gets what is queued for
+    /// it, then `Closed`. Clients that subscribe later start closed, so
+    /// none can slip in during shutdown.
+    pub fn close(&self) {
+        self.lock().tx = None;
     }
 
     /// Starts a client: its replay after `since` and its live receiver.
     pub fn subscribe(&self, since: Option<EventId>) -> Subscription {
         let w = self.lock();
-        let live = self.tx.subscribe();
+        let live = match &w.tx {
+            Some(tx) => tx.subscribe(),
+            // Closed: a receiver whose sender is already gone.
+            None => broadcast::channel(1).1,
+        };
         let (replay, lost) = match since {
             None => (Vec::new(), None),
             Some(since) => {
@@ -170,7 +207,7 @@ impl Hub {
 
     /// Number of live receivers (connected clients).
     pub fn receivers(&self) -> usize {
-        self.tx.receiver_count()
+        self.lock().tx.as_ref().map_or(0, |tx| tx.receiver_count())
     }
 }
 
@@ -237,6 +274,26 @@ mod tests {
         let mut sub = hub.subscribe(Some(EventId::ZERO));
         let second = hub.publish(&raw(1), None).unwrap();
         assert_eq!(sub.replay.iter().map(|e| e.id).collect::<Vec<_>>(), [first]);
-        assert_eq!(sub.live.recv().await.unwrap().id, second);
+        match sub.live.recv().await.unwrap() {
+            Item::Event(e) => assert_eq!(e.id, second),
+            Item::Tick => panic!("expected the event"),
+        }
+    }
+
+    #[tokio::test]
+    async fn close_ends_live_streams_after_what_is_queued() {
+        let hub = Hub::new(16, 100, 16384, EventId::ZERO);
+        let mut early = hub.subscribe(None);
+        let id = hub.publish(&raw(0), None).unwrap();
+        hub.tick();
+        hub.close();
+        assert!(matches!(early.live.recv().await, Ok(Item::Event(e)) if e.id == id));
+        assert!(matches!(early.live.recv().await, Ok(Item::Tick)));
+        assert!(matches!(early.live.recv().await, Err(broadcast::error::RecvError::Closed)));
+        // Subscribing after the close gets a closed stream, not a silent one.
+        let mut late = hub.subscribe(None);
+        assert!(matches!(late.live.recv().await, Err(broadcast::error::RecvError::Closed)));
+        // Publishing still fills the window (a resuming client elsewhere may want it).
+        assert!(hub.publish(&raw(1), None).is_ok());
     }
 }

@@ -12,12 +12,13 @@
 //! - [`auth`]: connection tokens and who may see which event;
 //! - [`client`]: one task per WebSocket client;
 //! - [`filter`]: per-client subscription filters;
-//! - [`server`]: HTTP routes, the upgrade, health, metrics, shutdown;
+//! - [`server`]: HTTP routes, health, metrics, shutdown;
+//! - [`upgrade`]: the WebSocket handshake, down to the bare TCP stream;
 //! - [`metrics`]: metric names and the Prometheus exporter.
 //!
 //! Shutdown is one [`CancellationToken`](tokio_util::sync::CancellationToken)
-//! handed to every task: the signal handler cancels it, sources stop, clients
-//! close with 1001, and [`server::run`] returns.
+//! handed to every task: the signal handler cancels it, sources stop, the
+//! hub closes (so clients close with 1001), and [`server::run`] returns.
 
 pub mod admission;
 pub mod auth;
@@ -30,3 +31,4 @@ pub mod hub;
 pub mod metrics;
 pub mod server;
 pub mod source;
+pub mod upgrade;

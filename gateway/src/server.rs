@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,11 +22,12 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::admission::Admission;
 use crate::auth::Verifier;
 use crate::broker::Broker;
-use crate::client::{self, Limits};
+use crate::client::{self, Limits, Shared};
 use crate::config::{AuthMode, Settings, SourceKind};
 use crate::event::EventId;
 use crate::filter::Filter;
@@ -35,10 +35,14 @@ use crate::hub::Hub;
 use crate::source::redis_pubsub::RedisPubSub;
 use crate::source::redis_stream::{RedisStream, StreamHistory};
 use crate::source::{self, Readiness};
+use crate::upgrade::Upgrade;
 
-/// Per-connection read buffer. tungstenite's default (128 KiB) would cost
-/// more than everything else a connection holds; clients send little.
-const READ_BUFFER: usize = 512;
+/// Per-connection read buffer, and the most read from a socket at once.
+/// Clients send little: a pong is 6 bytes, a `subscribe` a few hundred, and
+/// `--max-client-frame` caps any frame (4 KiB by default, so at most 64
+/// reads). Every idle connection holds this buffer; tungstenite's default
+/// (128 KiB) would cost more than everything else a connection holds.
+const READ_BUFFER: usize = 64;
 
 /// Frames queued before tungstenite writes them out: a client taking a batch
 /// of events (see `client::BATCH`) gets them in a few writes, not one each.
@@ -54,14 +58,12 @@ pub const TOKEN_PROTOCOL_PREFIX: &str = "realtimenotify.token.";
 #[derive(Clone)]
 struct AppState {
     hub: Arc<Hub>,
-    /// Older history than the hub's window (the `redis-stream` source).
-    history: Option<Arc<StreamHistory>>,
     ready: Readiness,
-    limits: Limits,
+    /// Limits, token verifier and stream history, for every client.
+    shared: Arc<Shared>,
     auth_mode: AuthMode,
-    verifier: Option<Arc<Verifier>>,
     admission: Arc<Admission>,
-    max_client_frame: usize,
+    websocket: WebSocketConfig,
     ingest_secret: Option<Arc<str>>,
     metrics: Option<PrometheusHandle>,
     shutdown: CancellationToken,
@@ -104,27 +106,31 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
         }
     };
 
+    let limits = Limits {
+        idle_timeout: settings.idle_timeout,
+        write_timeout: settings.write_timeout,
+        messages_per_second: settings.client_rate,
+    };
+    let verifier = match (&settings.wiki_id, settings.token_secrets.is_empty()) {
+        (Some(wiki), false) => Some(Arc::new(Verifier::new(&settings.token_secrets, wiki, settings.token_leeway))),
+        _ => None,
+    };
+    let clock = tokio::spawn(clock(hub.clone(), settings.ping_interval, shutdown.clone()));
     let state = AppState {
-        hub,
-        history,
+        hub: hub.clone(),
         ready,
-        limits: Limits {
-            ping_interval: settings.ping_interval,
-            idle_timeout: settings.idle_timeout,
-            write_timeout: settings.write_timeout,
-            messages_per_second: settings.client_rate,
-        },
+        shared: Arc::new(Shared::new(limits, verifier, history)),
         auth_mode: settings.auth_mode,
-        verifier: match (&settings.wiki_id, settings.token_secrets.is_empty()) {
-            (Some(wiki), false) => Some(Arc::new(Verifier::new(&settings.token_secrets, wiki, settings.token_leeway))),
-            _ => None,
-        },
         admission: Arc::new(Admission::new(
             settings.allowed_origins.clone(),
             settings.trusted_proxies.clone(),
             settings.max_connections_per_ip,
         )),
-        max_client_frame: settings.max_client_frame,
+        websocket: WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(WRITE_BUFFER)
+            .max_message_size(Some(settings.max_client_frame))
+            .max_frame_size(Some(settings.max_client_frame)),
         ingest_secret: settings.ingest_secret.as_deref().map(Arc::from),
         metrics,
         shutdown: shutdown.clone(),
@@ -138,6 +144,9 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
 
     shutdown.cancelled().await;
     tracing::info!(clients = clients.len(), "shutting down: closing clients with 1001");
+    // Every client gets what is queued for it, then its stream ends: 1001.
+    hub.close();
+    let _ = clock.await;
     clients.close();
     let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
     if tokio::time::timeout_at(deadline, clients.wait()).await.is_err() {
@@ -192,6 +201,19 @@ async fn accept(listener: TcpListener, app: Router, handshake_timeout: Duration,
     graceful.shutdown().await;
 }
 
+/// The gateway's clock: a tick to every client each ping interval (see
+/// [`crate::hub::Item::Tick`]), until shutdown.
+async fn clock(hub: Arc<Hub>, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => hub.tick(),
+        }
+    }
+}
+
 fn router(state: AppState, max_event_bytes: usize) -> Router {
     let mut app = Router::new()
         .route("/", get(websocket))
@@ -214,7 +236,7 @@ async fn websocket(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
 ) -> Response {
     // Behind a trusted proxy, the client's own address (for the per-IP limit and the logs).
     let ip = st.admission.client_ip(peer.ip(), &headers);
@@ -240,7 +262,7 @@ async fn websocket(
         Some(Err(err)) => return refuse(StatusCode::BAD_REQUEST, "bad_request", err),
     };
     let token = token_from(&headers).or_else(|| query.get("token").cloned());
-    let identity = match (token, &st.verifier) {
+    let identity = match (token, &st.shared.verifier) {
         (Some(token), Some(verifier)) => match verifier.verify_new(&token) {
             Ok(identity) => Some(identity),
             Err(err) => return refuse(StatusCode::UNAUTHORIZED, "token", err.to_string()),
@@ -257,25 +279,15 @@ async fn websocket(
     let Some(slot) = st.admission.acquire(ip) else {
         return refuse(StatusCode::TOO_MANY_REQUESTS, "per_ip", format!("too many connections from {ip}"));
     };
-    let auth = client::Auth { identity, verifier: st.verifier.clone(), slot: Some(slot) };
-    let (max_client_frame, request) = (st.max_client_frame, client::Request { peer, since, filter });
-    // One box for what the upgrade callback needs: axum keeps the callback's
-    // room in the connection's task for its whole life.
-    let pending = Box::new((st, request, auth));
-    upgrade
-        .protocols([PROTOCOL])
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(max_client_frame)
-        .max_frame_size(max_client_frame)
-        .on_upgrade(move |socket| {
-            let (st, request, auth) = *pending;
-            let sub = st.hub.subscribe(request.since);
-            // The stream is read only to fill a gap the window cannot.
-            let history = sub.lost.and(st.history.clone());
-            let client = client::Client::new(socket, request, st.limits.clone(), auth);
-            st.clients.track_future(client::serve(client, sub, history, st.shutdown.clone()))
-        })
+    let request = client::Request { peer, since, filter, identity, slot: Some(slot) };
+    let (response, pending) = upgrade.accept();
+    let clients = st.clients.clone();
+    let opening: client::Opening = Box::pin(async move {
+        let socket = pending.socket(st.websocket).await?;
+        client::Client::open(socket, request, &st.hub, st.shared).await
+    });
+    clients.spawn(client::serve(opening));
+    response
 }
 
 /// The token offered as a `Sec-WebSocket-Protocol` entry, if any.

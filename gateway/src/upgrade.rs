@@ -1,0 +1,189 @@
+//! The WebSocket handshake (RFC 6455, section 4.2): checks the upgrade
+//! request, answers 101, and turns the connection into a WebSocket.
+//!
+//! axum's `WebSocketUpgrade` would do the same, but it hands over the socket
+//! boxed behind hyper's `Upgraded` and wrapped once more, and its spawned
+//! task keeps room for its own state beside ours. Idle connections are most
+//! of a gateway's memory, so the gateway takes the plain `TcpStream` back
+//! (hyper-util's `downcast`) and puts tokio-tungstenite right on it. The
+//! accept key still comes from tungstenite.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+/// The WebSocket the gateway speaks on: tungstenite right on the TCP stream.
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// A checked WebSocket upgrade request (an axum extractor).
+pub struct Upgrade {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+    /// The client offered our subprotocol; the answer names it.
+    protocol: Option<HeaderValue>,
+}
+
+/// Why a request is not a WebSocket handshake we can take.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rejection(StatusCode, &'static str);
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, self.1).into_response();
+        if self.0 == StatusCode::UPGRADE_REQUIRED {
+            response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        }
+        response
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Upgrade, Rejection> {
+        let key = check(&parts.method, &parts.headers)?;
+        let on_upgrade = parts
+            .extensions
+            .remove::<OnUpgrade>()
+            .ok_or(Rejection(StatusCode::UPGRADE_REQUIRED, "this connection cannot be upgraded\n"))?;
+        let protocol = offers(&parts.headers, crate::server::PROTOCOL).then(|| HeaderValue::from_static(crate::server::PROTOCOL));
+        Ok(Upgrade { key, on_upgrade, protocol })
+    }
+}
+
+/// The handshake's header checks; the client's key when they pass.
+fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, Rejection> {
+    if method != Method::GET {
+        return Err(Rejection(StatusCode::METHOD_NOT_ALLOWED, "a WebSocket handshake is a GET\n"));
+    }
+    if !has_token(headers, header::CONNECTION, "upgrade") || !has_token(headers, header::UPGRADE, "websocket") {
+        return Err(Rejection(StatusCode::UPGRADE_REQUIRED, "this endpoint speaks WebSocket only\n"));
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        return Err(Rejection(StatusCode::UPGRADE_REQUIRED, "unsupported WebSocket version (13 is)\n"));
+    }
+    match headers.get(header::SEC_WEBSOCKET_KEY) {
+        Some(key) if !key.is_empty() => Ok(key.clone()),
+        _ => Err(Rejection(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n")),
+    }
+}
+
+/// Whether a comma-separated header lists `token` (case-insensitively).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Whether the client offered subprotocol `protocol`.
+fn offers(headers: &HeaderMap, protocol: &str) -> bool {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == protocol)
+}
+
+impl Upgrade {
+    /// The 101 answer, and the connection to come: once hyper has sent the
+    /// answer it hands the stream over to [`Pending::socket`].
+    pub fn accept(self) -> (Response, Pending) {
+        let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(self.key.as_bytes())) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        if let Some(protocol) = self.protocol {
+            headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+        }
+        (response, Pending(self.on_upgrade))
+    }
+}
+
+/// An accepted upgrade whose connection hyper has not handed over yet.
+pub struct Pending(OnUpgrade);
+
+impl Pending {
+    /// The WebSocket, once hyper hands the connection over; `None` (logged)
+    /// when it never does, e.g. the client left right after the handshake.
+    pub async fn socket(self, config: WebSocketConfig) -> Option<Socket> {
+        let upgraded = match self.0.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!(error = %err, "upgrade did not complete");
+                return None;
+            }
+        };
+        // Always a TCP stream: `server::accept` serves nothing else.
+        let Ok(parts) = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) else {
+            tracing::error!("upgraded connection is not a TCP stream; dropping it");
+            return None;
+        };
+        let stream = parts.io.into_inner();
+        Some(if parts.read_buf.is_empty() {
+            WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await
+        } else {
+            // The client sent frames right behind its handshake.
+            WebSocketStream::from_partially_read(stream, parts.read_buf.to_vec(), Role::Server, Some(config)).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    const GOOD: [(&str, &str); 4] = [
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "WebSocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+
+    #[test]
+    fn accepts_a_proper_handshake_case_insensitively() {
+        assert_eq!(check(&Method::GET, &handshake(&GOOD)).unwrap(), "dGhlIHNhbXBsZSBub25jZQ==");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_websocket_handshake() {
+        assert_eq!(check(&Method::POST, &handshake(&GOOD)).unwrap_err().0, StatusCode::METHOD_NOT_ALLOWED);
+        for (missing, header) in GOOD.iter().enumerate() {
+            let mut pairs = GOOD.to_vec();
+            pairs.remove(missing);
+            assert!(check(&Method::GET, &handshake(&pairs)).is_err(), "accepted without {header:?}");
+        }
+        let mut old = GOOD.to_vec();
+        old[2] = ("sec-websocket-version", "8");
+        assert_eq!(check(&Method::GET, &handshake(&old)).unwrap_err().0, StatusCode::UPGRADE_REQUIRED);
+    }
+
+    #[test]
+    fn names_our_subprotocol_only_when_offered() {
+        let offered = handshake(&[("sec-websocket-protocol", "realtimenotify.token.abc, realtimenotify.v1")]);
+        assert!(offers(&offered, "realtimenotify.v1"));
+        assert!(!offers(&offered, "realtimenotify.token"));
+        assert!(!offers(&handshake(&[]), "realtimenotify.v1"));
+    }
+}
