@@ -10,15 +10,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
 use tokio::time::Sleep;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, Utf8Bytes};
 
 use crate::admission::Slot;
 use crate::auth::{self, Identity, Verifier};
@@ -27,7 +26,7 @@ use crate::filter::Filter;
 use crate::hub::{Hub, Item, Lost};
 use crate::metrics as m;
 use crate::source::redis_stream::StreamHistory;
-use crate::upgrade::Socket;
+use crate::socket::Socket;
 
 /// Close codes, see `docs/protocol.md`.
 pub mod close {

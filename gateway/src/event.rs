@@ -11,7 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tungstenite::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 
 /// The only schema version this gateway speaks.

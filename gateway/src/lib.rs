@@ -14,6 +14,7 @@
 //! - [`filter`]: per-client subscription filters;
 //! - [`server`]: HTTP routes, health, metrics, shutdown;
 //! - [`upgrade`]: the WebSocket handshake, down to the bare TCP stream;
+//! - [`socket`]: tungstenite on that stream, driven by tokio's readiness;
 //! - [`metrics`]: metric names and the Prometheus exporter.
 //!
 //! Shutdown is one [`CancellationToken`](tokio_util::sync::CancellationToken)
@@ -30,5 +31,6 @@ pub mod filter;
 pub mod hub;
 pub mod metrics;
 pub mod server;
+pub mod socket;
 pub mod source;
 pub mod upgrade;

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::WebSocketConfig;
 
 use crate::admission::Admission;
 use crate::auth::Verifier;

@@ -1,12 +1,12 @@
 //! The WebSocket handshake (RFC 6455, section 4.2): checks the upgrade
-//! request, answers 101, and turns the connection into a WebSocket.
+//! request, answers 101, and turns the connection into a [`Socket`].
 //!
 //! axum's `WebSocketUpgrade` would do the same, but it hands over the socket
 //! boxed behind hyper's `Upgraded` and wrapped once more, and its spawned
 //! task keeps room for its own state beside ours. Idle connections are most
 //! of a gateway's memory, so the gateway takes the plain `TcpStream` back
-//! (hyper-util's `downcast`) and puts tokio-tungstenite right on it. The
-//! accept key still comes from tungstenite.
+//! (hyper-util's `downcast`) and puts tungstenite right on it. The accept
+//! key still comes from tungstenite.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -15,12 +15,10 @@ use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
+use tungstenite::handshake::derive_accept_key;
+use tungstenite::protocol::WebSocketConfig;
 
-/// The WebSocket the gateway speaks on: tungstenite right on the TCP stream.
-pub type Socket = WebSocketStream<TcpStream>;
+use crate::socket::Socket;
 
 /// A checked WebSocket upgrade request (an axum extractor).
 pub struct Upgrade {
@@ -132,13 +130,8 @@ impl Pending {
             tracing::error!("upgraded connection is not a TCP stream; dropping it");
             return None;
         };
-        let stream = parts.io.into_inner();
-        Some(if parts.read_buf.is_empty() {
-            WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await
-        } else {
-            // The client sent frames right behind its handshake.
-            WebSocketStream::from_partially_read(stream, parts.read_buf.to_vec(), Role::Server, Some(config)).await
-        })
+        // The client may have sent frames right behind its handshake.
+        Some(Socket::new(parts.io.into_inner(), parts.read_buf.to_vec(), config))
     }
 }
 
