@@ -13,16 +13,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn gateway(extra: &[&str]) -> (Redis, Gateway) {
-    let redis = Redis::start();
-    let url = redis.url();
-    let mut args = vec!["--redis-url", url.as_str()];
-    args.extend_from_slice(extra);
-    let gateway = Gateway::start(&args);
-    gateway.wait_ready().await;
-    (redis, gateway)
-}
-
 /// RFC 6455's sample key, and the accept value the RFC gives for it.
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -88,7 +78,7 @@ fn split_response(raw: &[u8]) -> (String, Vec<(u8, Vec<u8>)>) {
 
 #[tokio::test]
 async fn the_handshake_is_answered_per_rfc_6455_and_frames_sent_with_it_are_read() {
-    let (_redis, gateway) = gateway(&[]).await;
+    let (_redis, gateway) = redis_gateway(&[]).await;
     let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
     // One write: the handshake and, right behind it, a message. The gateway
     // must not lose bytes that arrived with the upgrade request.
@@ -109,7 +99,7 @@ async fn the_handshake_is_answered_per_rfc_6455_and_frames_sent_with_it_are_read
 
 #[tokio::test]
 async fn requests_that_are_not_websocket_handshakes_are_refused() {
-    let (_redis, gateway) = gateway(&[]).await;
+    let (_redis, gateway) = redis_gateway(&[]).await;
     let (status, body) = gateway.get("/v1/ws").await;
     assert_eq!(status, 426, "{body}");
     let old = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "8"), ("Sec-WebSocket-Key", KEY)];
@@ -125,7 +115,7 @@ async fn requests_that_are_not_websocket_handshakes_are_refused() {
 /// the idle timeout has passed.
 #[tokio::test]
 async fn the_clock_pings_clients_and_closes_silent_ones() {
-    let (redis, gateway) = gateway(&["--ping-interval", "1", "--idle-timeout", "3"]).await;
+    let (redis, gateway) = redis_gateway(&["--ping-interval", "1", "--idle-timeout", "3"]).await;
     // tungstenite answers pings by itself whenever the socket is read.
     let (mut lively, _) = connect_hello(&gateway.ws_url()).await;
     // A bare socket never answers anything.

@@ -12,16 +12,6 @@ use serde_json::json;
 
 const CHANNEL: &str = "mediawiki:notifications";
 
-async fn redis_gateway(extra: &[&str]) -> (Redis, Gateway) {
-    let redis = Redis::start();
-    let url = redis.url();
-    let mut args = vec!["--redis-url", url.as_str()];
-    args.extend_from_slice(extra);
-    let gateway = Gateway::start(&args);
-    gateway.wait_ready().await;
-    (redis, gateway)
-}
-
 #[tokio::test]
 async fn every_event_reaches_every_client_once_and_in_order() {
     let (redis, gateway) = redis_gateway(&[]).await;

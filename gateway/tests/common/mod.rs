@@ -91,6 +91,18 @@ impl Redis {
     }
 }
 
+/// A fresh `redis-server` and a gateway on it (pub/sub source) with
+/// `extra` arguments, ready.
+pub async fn redis_gateway(extra: &[&str]) -> (Redis, Gateway) {
+    let redis = Redis::start();
+    let url = redis.url();
+    let mut args = vec!["--redis-url", url.as_str()];
+    args.extend_from_slice(extra);
+    let gateway = Gateway::start(&args);
+    gateway.wait_ready().await;
+    (redis, gateway)
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
