@@ -5,14 +5,53 @@
 //! when the peer is a trusted proxy.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+/// Where trusted proxies connect from: one address (`127.0.0.1`) or a
+/// range (`10.0.0.0/8`, `fd00::/8`), for a pool of load balancers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proxies(IpNet);
+
+impl Proxies {
+    fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip)
+    }
+}
+
+impl FromStr for Proxies {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Proxies, String> {
+        let s = s.trim();
+        s.parse::<IpNet>()
+            .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+            .map(Proxies)
+            .map_err(|_| format!("not an IP address or CIDR range: {s:?}"))
+    }
+}
+
+impl fmt::Display for Proxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Proxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Proxies, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 pub struct Admission {
     allowed_origins: Vec<String>,
-    trusted_proxies: Vec<IpAddr>,
+    trusted_proxies: Vec<Proxies>,
     per_ip: usize,
     counts: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -25,7 +64,7 @@ pub struct Slot {
 
 impl Admission {
     /// `per_ip` 0 means no limit; an empty `allowed_origins`, any origin.
-    pub fn new(allowed_origins: Vec<String>, trusted_proxies: Vec<IpAddr>, per_ip: usize) -> Admission {
+    pub fn new(allowed_origins: Vec<String>, trusted_proxies: Vec<Proxies>, per_ip: usize) -> Admission {
         let allowed_origins = allowed_origins.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect();
         Admission { allowed_origins, trusted_proxies, per_ip, counts: Mutex::new(HashMap::new()) }
     }
@@ -46,7 +85,9 @@ impl Admission {
     /// The client's address: the peer, or, behind a trusted proxy, the
     /// address the proxy appended last to `X-Forwarded-For`.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.trusted_proxies.contains(&peer) {
+        // An IPv4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`.
+        let peer = peer.to_canonical();
+        if !self.trusted_proxies.iter().any(|proxies| proxies.contains(peer)) {
             return peer;
         }
         // Only the very last entry: everything before it came from the
@@ -102,9 +143,28 @@ mod tests {
     }
 
     #[test]
+    fn proxies_are_addresses_or_ranges() {
+        let a = Admission::new(vec![], vec!["127.0.0.1".parse().unwrap(), "10.1.0.0/16".parse().unwrap()], 0);
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "5.6.7.8".parse().unwrap());
+        let client: IpAddr = "5.6.7.8".parse().unwrap();
+        for proxy in ["127.0.0.1", "::ffff:127.0.0.1", "10.1.0.1", "10.1.255.254"] {
+            assert_eq!(a.client_ip(proxy.parse().unwrap(), &h), client, "{proxy} is trusted");
+        }
+        for stranger in ["127.0.0.2", "10.2.0.1", "::1"] {
+            let ip: IpAddr = stranger.parse().unwrap();
+            assert_eq!(a.client_ip(ip, &h), ip, "{stranger} is not trusted");
+        }
+        assert_eq!("fd00::/8".parse::<Proxies>().map(|p| p.to_string()), Ok("fd00::/8".to_string()));
+        for bad in ["", "10.0.0.0/33", "localhost", "10.0.0.1/8/2"] {
+            assert!(bad.parse::<Proxies>().is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
     fn origins_and_forwarded_addresses() {
         let proxy: IpAddr = "127.0.0.1".parse().unwrap();
-        let a = Admission::new(vec!["https://wiki.example.org/".into()], vec![proxy], 0);
+        let a = Admission::new(vec!["https://wiki.example.org/".into()], vec!["127.0.0.1".parse().unwrap()], 0);
         let mut h = HeaderMap::new();
         assert!(a.origin_allowed(&h));
         h.insert("origin", "https://WIKI.example.org".parse().unwrap());

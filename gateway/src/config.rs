@@ -143,9 +143,10 @@ pub struct Options {
     #[arg(long, env = "RTN_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
 
-    /// Proxies (e.g. nginx) whose X-Forwarded-For names the client, comma separated
+    /// Proxies (e.g. nginx) whose X-Forwarded-For names the client: addresses
+    /// or CIDR ranges, comma separated
     #[arg(long, env = "RTN_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    pub trusted_proxies: Option<Vec<crate::admission::Proxies>>,
 
     /// Seconds to wait for clients to close on shutdown [default: 10]
     #[arg(long, env = "RTN_SHUTDOWN_GRACE", value_name = "SECS")]
@@ -210,7 +211,7 @@ pub struct Settings {
     pub token_leeway: u64,
     pub allowed_origins: Vec<String>,
     pub max_connections_per_ip: usize,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<crate::admission::Proxies>,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
 }
@@ -285,7 +286,12 @@ mod tests {
     fn file_fills_gaps_but_flags_win() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rtn.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nchannel = \"from-file\"\nsource = \"redis-stream\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nchannel = \"from-file\"\nsource = \"redis-stream\"\n\
+             trusted-proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
         let cli = Options {
             config: Some(path),
             channel: Some("from-cli".into()),
@@ -296,11 +302,15 @@ mod tests {
         assert_eq!(s.channel, "from-cli");
         assert_eq!(s.source, SourceKind::RedisStream);
         assert_eq!(s.client_queue, 1024);
+        let proxies: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["127.0.0.1/32", "10.0.0.0/8"]);
     }
 
     #[test]
     fn unknown_keys_and_bad_combinations_are_errors() {
         assert!(toml::from_str::<Options>("lisen = \"x\"").is_err());
+        let err = toml::from_str::<Options>("trusted-proxies = [\"10.0.0.0/33\"]").unwrap_err().to_string();
+        assert!(err.contains("not an IP address or CIDR range"), "{err}");
         let http = Options { source: Some(SourceKind::Http), ..Options::default() };
         let err = Settings::try_from(http).unwrap_err().to_string();
         assert!(err.contains("ingest-secret"), "{err}");
