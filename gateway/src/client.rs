@@ -119,7 +119,7 @@ pub struct Request {
     /// From the token, if the client presented one.
     pub identity: Option<Identity>,
     /// Held for the connection's life: the per-IP limit.
-    pub slot: Option<Slot>,
+    pub slot: Slot,
 }
 
 /// What woke an idle client.
@@ -153,7 +153,7 @@ pub struct Client {
     expiry: Option<Pin<Box<Sleep>>>,
     /// `None` takes everything.
     filter: Option<Box<Filter>>,
-    _slot: Option<Slot>,
+    _slot: Slot,
     /// Newest event id sent; live events at or below it were replayed already.
     last_sent: Option<EventId>,
     /// When the client last sent a frame (for the idle timeout).

@@ -293,7 +293,7 @@ mod tests {
         // Subscribing after the close gets a closed stream, not a silent one.
         let mut late = hub.subscribe(None);
         assert!(matches!(late.live.recv().await, Err(broadcast::error::RecvError::Closed)));
-        // Publishing still fills the window (a resuming client elsewhere may want it).
+        // Publishing after the close is not an error: sources stop on their own.
         assert!(hub.publish(&raw(1), None).is_ok());
     }
 }

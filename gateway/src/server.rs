@@ -35,7 +35,7 @@ use crate::hub::Hub;
 use crate::source::redis_pubsub::RedisPubSub;
 use crate::source::redis_stream::{RedisStream, StreamHistory};
 use crate::source::{self, Readiness};
-use crate::upgrade::Upgrade;
+use crate::upgrade::{self, Upgrade};
 
 /// Per-connection read buffer, and the most read from a socket at once.
 /// Clients send little: a pong is 6 bytes, a `subscribe` a few hundred, and
@@ -279,7 +279,7 @@ async fn websocket(
     let Some(slot) = st.admission.acquire(ip) else {
         return refuse(StatusCode::TOO_MANY_REQUESTS, "per_ip", format!("too many connections from {ip}"));
     };
-    let request = client::Request { peer, since, filter, identity, slot: Some(slot) };
+    let request = client::Request { peer, since, filter, identity, slot };
     let (response, pending) = upgrade.accept();
     let clients = st.clients.clone();
     let opening: client::Opening = Box::pin(async move {
@@ -292,12 +292,8 @@ async fn websocket(
 
 /// The token offered as a `Sec-WebSocket-Protocol` entry, if any.
 fn token_from(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|p| p.trim().strip_prefix(TOKEN_PROTOCOL_PREFIX).map(str::to_string))
+    upgrade::list(headers, header::SEC_WEBSOCKET_PROTOCOL)
+        .find_map(|p| p.strip_prefix(TOKEN_PROTOCOL_PREFIX).map(str::to_string))
 }
 
 async fn readyz(State(st): State<AppState>) -> (StatusCode, &'static str) {

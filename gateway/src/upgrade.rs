@@ -73,24 +73,19 @@ fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, Rejection>
     }
 }
 
+/// The entries of a comma-separated header (all its lines), trimmed.
+pub fn list(headers: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &str> {
+    headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
+}
+
 /// Whether a comma-separated header lists `token` (case-insensitively).
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    list(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// Whether the client offered subprotocol `protocol`.
 fn offers(headers: &HeaderMap, protocol: &str) -> bool {
-    headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == protocol)
+    list(headers, header::SEC_WEBSOCKET_PROTOCOL).any(|p| p == protocol)
 }
 
 impl Upgrade {
