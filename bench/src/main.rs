@@ -241,7 +241,11 @@ fn proc_sample(pid: u32) -> Option<ProcSample> {
 fn ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
 }
 
 /// Raises RLIMIT_NOFILE to at least `need` (the hard limit too, when permitted).
@@ -381,7 +385,9 @@ async fn run_client(
         loop {
             attempt += 1;
             let left = connect_deadline.saturating_duration_since(Instant::now());
-            let res = tokio::time::timeout(left.max(Duration::from_millis(1)), connect_one(&uri, target, source, config)).await;
+            let res =
+                tokio::time::timeout(left.max(Duration::from_millis(1)), connect_one(&uri, target, source, config))
+                    .await;
             match res {
                 Ok(Ok(ws)) => break ws,
                 Ok(Err(e)) if attempt < 8 && Instant::now() < connect_deadline => {
@@ -534,12 +540,8 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
     let mut con = tokio::time::timeout(Duration::from_secs(10), redis.get_multiplexed_async_connection())
         .await
         .context("redis connect timeout")??;
-    let subscribers: Vec<(String, i64)> = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(&args.channel)
-        .query_async(&mut con)
-        .await
-        .context("PUBSUB NUMSUB")?;
+    let subscribers: Vec<(String, i64)> =
+        redis::cmd("PUBSUB").arg("NUMSUB").arg(&args.channel).query_async(&mut con).await.context("PUBSUB NUMSUB")?;
     let numsub = subscribers.first().map_or(0, |s| s.1);
     if numsub == 0 && args.source == Source::Pubsub {
         eprintln!("warning: nobody is subscribed to {} on {}", args.channel, args.redis_url);
@@ -615,7 +617,8 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let s = sample();
-        let stable = matches!((s_idle, s), (Some(a), Some(b)) if a.rss_kib.abs_diff(b.rss_kib) * 100 <= a.rss_kib.max(1));
+        let stable =
+            matches!((s_idle, s), (Some(a), Some(b)) if a.rss_kib.abs_diff(b.rss_kib) * 100 <= a.rss_kib.max(1));
         s_idle = s;
         if stable {
             break;

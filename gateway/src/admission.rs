@@ -65,7 +65,8 @@ pub struct Slot {
 impl Admission {
     /// `per_ip` 0 means no limit; an empty `allowed_origins`, any origin.
     pub fn new(allowed_origins: Vec<String>, trusted_proxies: Vec<Proxies>, per_ip: usize) -> Admission {
-        let allowed_origins = allowed_origins.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect();
+        let allowed_origins =
+            allowed_origins.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect();
         Admission { allowed_origins, trusted_proxies, per_ip, counts: Mutex::new(HashMap::new()) }
     }
 

@@ -118,7 +118,8 @@ impl Verifier {
                     if c.jti.is_empty() || c.jti.len() > 128 {
                         return Err(AuthError::Invalid("jti missing or too long".into()));
                     }
-                    let identity = Identity { user_id, name: c.name, rights: c.rights.into_iter().collect(), expires: c.exp };
+                    let identity =
+                        Identity { user_id, name: c.name, rights: c.rights.into_iter().collect(), expires: c.exp };
                     return Ok((identity, c.jti));
                 }
                 Err(err) => {
@@ -174,7 +175,8 @@ mod tests {
     use serde_json::json;
 
     fn token(secret: &str, claims: serde_json::Value) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+            .unwrap()
     }
 
     fn claims(jti: &str, exp_in: i64) -> serde_json::Value {
@@ -185,14 +187,21 @@ mod tests {
     #[test]
     fn public_events_reach_everyone_and_address_only_their_audience() {
         let event = |audience: &str| {
-            let raw = format!(r#"{{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","audience":{audience}}}"#);
+            let raw = format!(
+                r#"{{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","audience":{audience}}}"#
+            );
             Event::parse(raw.as_bytes(), 16384).unwrap()
         };
-        let alice = Identity { user_id: 7, name: "Alice".into(), rights: HashSet::from(["patrol".to_owned()]), expires: 0 };
+        let alice =
+            Identity { user_id: 7, name: "Alice".into(), rights: HashSet::from(["patrol".to_owned()]), expires: 0 };
         let bob = Identity { user_id: 8, name: "Bob".into(), rights: HashSet::new(), expires: 0 };
         let watched = event(r#"{"public":true,"users":[7]}"#);
         assert!(may_see(None, &watched) && may_see(Some(&bob), &watched));
-        assert!(addressed_to(Some(&alice), &watched) && !addressed_to(Some(&bob), &watched) && !addressed_to(None, &watched));
+        assert!(
+            addressed_to(Some(&alice), &watched)
+                && !addressed_to(Some(&bob), &watched)
+                && !addressed_to(None, &watched)
+        );
         let alert = event(r#"{"rights":["patrol"]}"#);
         assert!(may_see(Some(&alice), &alert) && !may_see(Some(&bob), &alert) && !may_see(None, &alert));
         assert!(addressed_to(Some(&alice), &alert));

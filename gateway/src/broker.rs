@@ -32,7 +32,8 @@ pub enum Broker {
 impl Broker {
     pub fn parse(url: &str) -> anyhow::Result<Broker> {
         let hosts = |rest: &str| -> anyhow::Result<Vec<String>> {
-            let hosts: Vec<String> = rest.split(',').filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect();
+            let hosts: Vec<String> =
+                rest.split(',').filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect();
             if hosts.is_empty() {
                 bail!("{} names no host", redacted(url));
             }
@@ -60,8 +61,9 @@ impl Broker {
         match self {
             Broker::Single(url) => redis::Client::open(url.as_str()).context("opening redis url"),
             Broker::Sentinel { sentinels, master } => {
-                let mut sentinel = SentinelClient::build(sentinels.clone(), master.clone(), None, SentinelServerType::Master)
-                    .context("building the sentinel client")?;
+                let mut sentinel =
+                    SentinelClient::build(sentinels.clone(), master.clone(), None, SentinelServerType::Master)
+                        .context("building the sentinel client")?;
                 tokio::time::timeout(CONNECT_TIMEOUT, sentinel.async_get_client())
                     .await
                     .context("asking the sentinels for the master timed out")?
@@ -77,7 +79,8 @@ impl Broker {
                         Err(_) => last = Some(anyhow::anyhow!("connecting to {node} timed out")),
                     }
                 }
-                Err(last.unwrap_or_else(|| anyhow::anyhow!("no cluster node given"))).context("no cluster node answered")
+                Err(last.unwrap_or_else(|| anyhow::anyhow!("no cluster node given")))
+                    .context("no cluster node answered")
             }
         }
     }
@@ -115,7 +118,9 @@ impl std::fmt::Display for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Broker::Single(url) => write!(f, "{}", redacted(url)),
-            Broker::Sentinel { sentinels, master } => write!(f, "master {master} via sentinels {}", sentinels.join(",")),
+            Broker::Sentinel { sentinels, master } => {
+                write!(f, "master {master} via sentinels {}", sentinels.join(","))
+            }
             Broker::Cluster { nodes } => write!(f, "cluster {}", nodes.join(",")),
         }
     }
@@ -135,7 +140,12 @@ impl ConnectionLike for Connection {
         }
     }
 
-    fn req_packed_commands<'a>(&'a mut self, cmd: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Connection::Node(c) => c.req_packed_commands(cmd, offset, count),
             Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
@@ -164,12 +174,21 @@ mod tests {
 
     #[test]
     fn parses_the_three_kinds() {
-        assert_eq!(Broker::parse("redis://127.0.0.1:6379/2").unwrap(), Broker::Single("redis://127.0.0.1:6379/2".into()));
+        assert_eq!(
+            Broker::parse("redis://127.0.0.1:6379/2").unwrap(),
+            Broker::Single("redis://127.0.0.1:6379/2".into())
+        );
         assert_eq!(
             Broker::parse("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster").unwrap(),
-            Broker::Sentinel { sentinels: vec!["redis://10.0.0.1:26379".into(), "redis://10.0.0.2:26379".into()], master: "mymaster".into() }
+            Broker::Sentinel {
+                sentinels: vec!["redis://10.0.0.1:26379".into(), "redis://10.0.0.2:26379".into()],
+                master: "mymaster".into()
+            }
         );
-        assert_eq!(Broker::parse("redis+cluster://a:1,b:2").unwrap(), Broker::Cluster { nodes: vec!["redis://a:1".into(), "redis://b:2".into()] });
+        assert_eq!(
+            Broker::parse("redis+cluster://a:1,b:2").unwrap(),
+            Broker::Cluster { nodes: vec!["redis://a:1".into(), "redis://b:2".into()] }
+        );
         assert!(Broker::parse("redis+sentinel://a:1").is_err());
         assert!(Broker::parse("redis+cluster://").is_err());
         assert!(Broker::parse("http://nope").is_err());

@@ -25,8 +25,8 @@ use crate::event::{Envelope, Event, EventId};
 use crate::filter::Filter;
 use crate::hub::{Hub, Item, Lost};
 use crate::metrics as m;
-use crate::source::redis_stream::StreamHistory;
 use crate::socket::Socket;
+use crate::source::redis_stream::StreamHistory;
 
 /// Close codes, see `docs/protocol.md`.
 pub mod close {
@@ -93,7 +93,9 @@ pub enum ClientMessage {
     Ping,
     /// A fresh token, before the current one expires (or, on a public
     /// gateway, to sign in an anonymous connection).
-    Auth { token: String },
+    Auth {
+        token: String,
+    },
 }
 
 impl ClientMessage {
@@ -300,15 +302,23 @@ impl Client {
     }
 
     /// The opening frames: `hello`, then `lost` and the replay when resuming.
-    async fn greet(&mut self, since: Option<EventId>, replay: Vec<Arc<Envelope>>, lost: Option<Lost>, last_id: Option<EventId>) -> Result<(), ()> {
-        let mut hello = json!({"op": "hello", "protocol": 1, "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
+    async fn greet(
+        &mut self,
+        since: Option<EventId>,
+        replay: Vec<Arc<Envelope>>,
+        lost: Option<Lost>,
+        last_id: Option<EventId>,
+    ) -> Result<(), ()> {
+        let mut hello =
+            json!({"op": "hello", "protocol": 1, "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
         if let Some(id) = last_id {
             hello["last_id"] = id.to_string().into();
         }
         self.send_json(hello).await?;
         if let Some(lost) = lost {
             let oldest = replay.first().map_or(lost.floor.next(), |e| e.id);
-            self.send_json(json!({"op": "lost", "since": lost.since.to_string(), "oldest": oldest.to_string()})).await?;
+            self.send_json(json!({"op": "lost", "since": lost.since.to_string(), "oldest": oldest.to_string()}))
+                .await?;
         }
         if let Some(since) = since {
             let mut count = 0;
@@ -396,9 +406,10 @@ impl Client {
     fn wants(&self, event: &Event) -> bool {
         let who = self.identity.as_deref();
         auth::may_see(who, event)
-            && self.filter.as_deref().map_or(true, |filter| {
-                filter.matches(event) && (!filter.addressed || auth::addressed_to(who, event))
-            })
+            && self
+                .filter
+                .as_deref()
+                .map_or(true, |filter| filter.matches(event) && (!filter.addressed || auth::addressed_to(who, event)))
     }
 
     async fn on_message(&mut self, message: Message) -> Option<Exit> {
@@ -494,7 +505,8 @@ impl Client {
 
     /// Sends a close frame and waits briefly for the client's reply.
     async fn close(&mut self, code: u16, reason: &'static str) {
-        let frame = Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) }));
+        let frame =
+            Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) }));
         if self.send(frame).await.is_err() {
             return;
         }

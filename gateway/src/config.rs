@@ -181,8 +181,7 @@ impl Options {
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Options> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
     }
 }
@@ -268,8 +267,12 @@ impl TryFrom<Options> for Settings {
         if s.idle_timeout <= s.ping_interval {
             bail!("--idle-timeout ({:?}) must be longer than --ping-interval ({:?})", s.idle_timeout, s.ping_interval);
         }
-        for (name, v) in [("max-event-bytes", s.max_event_bytes), ("client-queue", s.client_queue),
-            ("replay-window", s.replay_window), ("max-client-frame", s.max_client_frame)] {
+        for (name, v) in [
+            ("max-event-bytes", s.max_event_bytes),
+            ("client-queue", s.client_queue),
+            ("replay-window", s.replay_window),
+            ("max-client-frame", s.max_client_frame),
+        ] {
             if v == 0 {
                 bail!("--{name} must be greater than 0");
             }
@@ -292,11 +295,7 @@ mod tests {
              trusted-proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n",
         )
         .unwrap();
-        let cli = Options {
-            config: Some(path),
-            channel: Some("from-cli".into()),
-            ..Options::default()
-        };
+        let cli = Options { config: Some(path), channel: Some("from-cli".into()), ..Options::default() };
         let s = Settings::try_from(cli.with_file().unwrap()).unwrap();
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.channel, "from-cli");

@@ -11,8 +11,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
-use tungstenite::Utf8Bytes;
 use serde::{Deserialize, Serialize};
+use tungstenite::Utf8Bytes;
 
 /// The only schema version this gateway speaks.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -113,10 +113,7 @@ pub enum EventError {
     #[error("event is not valid JSON for schema {SCHEMA_VERSION}: {0}")]
     Json(#[from] serde_json::Error),
     #[error("event field `{field}` {problem}")]
-    Field {
-        field: &'static str,
-        problem: &'static str,
-    },
+    Field { field: &'static str, problem: &'static str },
 }
 
 impl EventError {
@@ -137,10 +134,7 @@ impl Event {
     /// Parses and validates untrusted bytes.
     pub fn parse(raw: &[u8], max_bytes: usize) -> Result<Event, EventError> {
         if raw.len() > max_bytes {
-            return Err(EventError::TooLarge {
-                size: raw.len(),
-                max: max_bytes,
-            });
+            return Err(EventError::TooLarge { size: raw.len(), max: max_bytes });
         }
         let event: Event = serde_json::from_slice(raw)?;
         event.validate()?;
@@ -337,19 +331,10 @@ struct EventFrame<'a> {
 
 impl Envelope {
     pub fn new(id: EventId, event: Event, received_at: Instant) -> Envelope {
-        let frame = EventFrame {
-            op: "event",
-            id: id.to_string(),
-            event: &event,
-        };
+        let frame = EventFrame { op: "event", id: id.to_string(), event: &event };
         // Serializing a struct of strings, numbers and bools cannot fail.
         let json = serde_json::to_string(&frame).expect("event serializes");
-        Envelope {
-            id,
-            event,
-            frame: Utf8Bytes::from(json),
-            received_at,
-        }
+        Envelope { id, event, frame: Utf8Bytes::from(json), received_at }
     }
 }
 
@@ -357,7 +342,8 @@ impl Envelope {
 mod tests {
     use super::*;
 
-    const SEED: &str = r#"{"page_title":"Main Page","user_name":"Alice","timestamp":"2026-11-25T01:02:03Z","summary":"hi"}"#;
+    const SEED: &str =
+        r#"{"page_title":"Main Page","user_name":"Alice","timestamp":"2026-11-25T01:02:03Z","summary":"hi"}"#;
 
     #[test]
     fn seed_payload_is_a_valid_event() {
@@ -374,9 +360,18 @@ mod tests {
             (r#"{"page_title":"x","user_name":"u","timestamp":"yesterday","summary":""}"#, "invalid"),
             (r#"{"page_title":"","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":""}"#, "invalid"),
             (r#"{"page_title":"x","user_name":"u","timestamp":"2026-02-30T01:02:03Z","summary":""}"#, "invalid"),
-            (r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","url":"javascript:alert(1)"}"#, "invalid"),
-            (r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","type":"nuke"}"#, "invalid"),
-            (r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","schema":2}"#, "invalid"),
+            (
+                r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","url":"javascript:alert(1)"}"#,
+                "invalid",
+            ),
+            (
+                r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","type":"nuke"}"#,
+                "invalid",
+            ),
+            (
+                r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z","summary":"","schema":2}"#,
+                "invalid",
+            ),
             (r#"{"page_title":"x","user_name":"u","timestamp":"2026-11-25T01:02:03Z"}"#, "invalid"),
         ];
         for (raw, reason) in cases {
@@ -392,7 +387,15 @@ mod tests {
         for ok in ["2026-11-25T01:02:03Z", "2024-02-29T23:59:60.123+05:30", "2026-01-01t00:00:00-00:00"] {
             assert!(is_rfc3339(ok), "{ok}");
         }
-        for bad in ["2026-11-25 01:02:03Z", "2025-02-29T00:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T01:02:03", "2026-11-25T01:02:03.Z", "2026-11-25T01:02:03+0100", ""] {
+        for bad in [
+            "2026-11-25 01:02:03Z",
+            "2025-02-29T00:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T01:02:03",
+            "2026-11-25T01:02:03.Z",
+            "2026-11-25T01:02:03+0100",
+            "",
+        ] {
             assert!(!is_rfc3339(bad), "{bad}");
         }
     }
@@ -421,11 +424,19 @@ mod tests {
     #[test]
     fn alert_reasons_are_short_codes() {
         let with = |reasons: &str| {
-            let raw = format!(r#"{{"type":"alert","page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","reasons":{reasons}}}"#);
+            let raw = format!(
+                r#"{{"type":"alert","page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","reasons":{reasons}}}"#
+            );
             Event::parse(raw.as_bytes(), 16384)
         };
         assert_eq!(with(r#"["blanking","large_removal"]"#).unwrap().reasons, ["blanking", "large_removal"]);
-        for bad in [r#"["<b>"]"#, r#"[""]"#, r#"["Blanking"]"#, &format!(r#"["{}"]"#, "a".repeat(33)), &format!("[{}]", [r#""a""#; 9].join(","))] {
+        for bad in [
+            r#"["<b>"]"#,
+            r#"[""]"#,
+            r#"["Blanking"]"#,
+            &format!(r#"["{}"]"#, "a".repeat(33)),
+            &format!("[{}]", [r#""a""#; 9].join(",")),
+        ] {
             assert!(with(bad).is_err(), "{bad} accepted");
         }
     }

@@ -86,13 +86,16 @@ mod tests {
 
     #[test]
     fn empty_filter_matches_everything() {
-        let e = event(r#"{"page_title":"A","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","bot":true}"#);
+        let e =
+            event(r#"{"page_title":"A","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","bot":true}"#);
         assert!(Filter::default().matches(&e));
     }
 
     #[test]
     fn each_part_filters() {
-        let e = event(r#"{"page_title":"A","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","namespace":1,"bot":true,"minor":true,"type":"move","target_title":"B"}"#);
+        let e = event(
+            r#"{"page_title":"A","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","namespace":1,"bot":true,"minor":true,"type":"move","target_title":"B"}"#,
+        );
         let f = |j: &str| serde_json::from_str::<Filter>(j).expect(j);
         assert!(!f(r#"{"exclude_bots":true}"#).matches(&e));
         assert!(!f(r#"{"exclude_minor":true}"#).matches(&e));
@@ -105,6 +108,10 @@ mod tests {
         assert!(serde_json::from_str::<Filter>(r#"{"bogus":1}"#).is_err());
         assert_eq!(Filter::from_query(r#"{"addressed":true}"#).map(|f| f.addressed), Ok(true));
         assert!(Filter::from_query("{").is_err());
-        assert!(Filter::from_query(&format!(r#"{{"titles":[{}]}}"#, (0..501).map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(","))).is_err());
+        assert!(Filter::from_query(&format!(
+            r#"{{"titles":[{}]}}"#,
+            (0..501).map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(",")
+        ))
+        .is_err());
     }
 }

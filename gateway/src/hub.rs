@@ -178,20 +178,12 @@ impl Hub {
         let (replay, lost) = match since {
             None => (Vec::new(), None),
             Some(since) => {
-                let lost = (since < w.floor).then_some(Lost {
-                    since,
-                    floor: w.floor,
-                });
+                let lost = (since < w.floor).then_some(Lost { since, floor: w.floor });
                 let start = w.events.partition_point(|e| e.id <= since);
                 (w.events.range(start..).cloned().collect(), lost)
             }
         };
-        Subscription {
-            replay,
-            lost,
-            live,
-            last_id: w.last_id,
-        }
+        Subscription { replay, lost, live, last_id: w.last_id }
     }
 
     /// Declares every id up to `floor` unreachable (a source learned that
@@ -212,10 +204,7 @@ impl Hub {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// The next id after `last`, from the wall clock but never going backwards.
@@ -232,7 +221,8 @@ mod tests {
     use super::*;
 
     fn raw(n: u32) -> Vec<u8> {
-        format!(r#"{{"page_title":"P{n}","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":""}}"#).into_bytes()
+        format!(r#"{{"page_title":"P{n}","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":""}}"#)
+            .into_bytes()
     }
 
     #[test]

@@ -59,9 +59,8 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("binding {}", settings.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     realtimenotify::server::run(settings, listener, shutdown).await
@@ -96,10 +95,8 @@ fn init_tracing(format: LogFormat) {
     // A log line that cannot be written (stderr closed: `... | head`) is
     // dropped; by default tracing-subscriber reports it with `eprintln!`,
     // which panics and takes down whichever task logged.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .log_internal_errors(false);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
     match format {
         // Colours only on a terminal: escape codes make log files unreadable.
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),

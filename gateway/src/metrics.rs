@@ -28,9 +28,8 @@ pub const SOURCE_UP: &str = "rtn_source_up";
 /// Counter: source (re)connections.
 pub const SOURCE_CONNECTS: &str = "rtn_source_connects_total";
 
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 /// Installs the global recorder. Returns `None` when one is installed already
 /// (only one per process), in which case metrics go to that one.

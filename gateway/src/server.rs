@@ -13,15 +13,15 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::json;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
 use tokio::net::TcpListener;
-use tower_service::Service;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_service::Service;
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::admission::Admission;
@@ -267,7 +267,9 @@ async fn websocket(
             Ok(identity) => Some(identity),
             Err(err) => return refuse(StatusCode::UNAUTHORIZED, "token", err.to_string()),
         },
-        (Some(_), None) => return refuse(StatusCode::UNAUTHORIZED, "token", "this gateway does not accept tokens".into()),
+        (Some(_), None) => {
+            return refuse(StatusCode::UNAUTHORIZED, "token", "this gateway does not accept tokens".into())
+        }
         (None, _) if st.auth_mode == AuthMode::Private => {
             return refuse(StatusCode::UNAUTHORIZED, "token", "a token is required to connect".into())
         }
@@ -334,7 +336,8 @@ async fn ingest(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> 
             (StatusCode::ACCEPTED, Json(json!({"id": id.to_string()}))).into_response()
         }
         Err(err) => {
-            let status = if err.reason() == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+            let status =
+                if err.reason() == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
             (status, Json(json!({"error": err.to_string()}))).into_response()
         }
     }

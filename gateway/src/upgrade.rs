@@ -51,7 +51,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             .extensions
             .remove::<OnUpgrade>()
             .ok_or(Rejection(StatusCode::UPGRADE_REQUIRED, "this connection cannot be upgraded\n"))?;
-        let protocol = offers(&parts.headers, crate::server::PROTOCOL).then(|| HeaderValue::from_static(crate::server::PROTOCOL));
+        let protocol =
+            offers(&parts.headers, crate::server::PROTOCOL).then(|| HeaderValue::from_static(crate::server::PROTOCOL));
         Ok(Upgrade { key, on_upgrade, protocol })
     }
 }

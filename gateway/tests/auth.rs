@@ -68,7 +68,16 @@ async fn connect_at(gateway: &Gateway, query: &str, token: Option<&str>, origin:
 fn private_gateway(redis: &Redis, extra: &[&str]) -> Gateway {
     let secrets = format!("{OLD_SECRET},{SECRET}");
     let url = redis.url();
-    let mut args = vec!["--redis-url", url.as_str(), "--auth-mode", "private", "--token-secrets", secrets.as_str(), "--wiki-id", "testwiki"];
+    let mut args = vec![
+        "--redis-url",
+        url.as_str(),
+        "--auth-mode",
+        "private",
+        "--token-secrets",
+        secrets.as_str(),
+        "--wiki-id",
+        "testwiki",
+    ];
     args.extend_from_slice(extra);
     Gateway::start(&args)
 }
@@ -79,11 +88,29 @@ async fn a_private_gateway_admits_only_valid_fresh_tokens() {
     let gateway = private_gateway(&redis, &["--token-leeway", "2"]);
     gateway.wait_ready().await;
     assert_eq!(connect_with(&gateway, None, None).await.err(), Some(401), "no token");
-    assert_eq!(connect_with(&gateway, Some(&token_with("forged-forged-forged-forged-forged!", claims(1, &["read"], 300))), None).await.err(), Some(401), "forged");
-    assert_eq!(connect_with(&gateway, Some(&token_with(SECRET, claims(1, &["read"], -60))), None).await.err(), Some(401), "expired");
+    assert_eq!(
+        connect_with(
+            &gateway,
+            Some(&token_with("forged-forged-forged-forged-forged!", claims(1, &["read"], 300))),
+            None
+        )
+        .await
+        .err(),
+        Some(401),
+        "forged"
+    );
+    assert_eq!(
+        connect_with(&gateway, Some(&token_with(SECRET, claims(1, &["read"], -60))), None).await.err(),
+        Some(401),
+        "expired"
+    );
     let mut other_wiki = claims(1, &["read"], 300);
     other_wiki["aud"] = "otherwiki".into();
-    assert_eq!(connect_with(&gateway, Some(&token_with(SECRET, other_wiki)), None).await.err(), Some(401), "wrong wiki");
+    assert_eq!(
+        connect_with(&gateway, Some(&token_with(SECRET, other_wiki)), None).await.err(),
+        Some(401),
+        "wrong wiki"
+    );
     assert_eq!(connect_with(&gateway, Some("garbage"), None).await.err(), Some(401));
 
     let good = token(1, &["read"]);
@@ -102,7 +129,14 @@ async fn a_private_gateway_admits_only_valid_fresh_tokens() {
 #[tokio::test]
 async fn origins_and_per_ip_limits_are_enforced() {
     let redis = Redis::start();
-    let gateway = Gateway::start(&["--redis-url", &redis.url(), "--allowed-origins", "http://wiki.test", "--max-connections-per-ip", "2"]);
+    let gateway = Gateway::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--allowed-origins",
+        "http://wiki.test",
+        "--max-connections-per-ip",
+        "2",
+    ]);
     gateway.wait_ready().await;
     assert_eq!(connect_with(&gateway, None, Some("http://evil.test")).await.err(), Some(403));
     let _a = connect_with(&gateway, None, Some("http://wiki.test")).await.expect("allowed origin");
@@ -174,7 +208,9 @@ async fn the_addressed_filter_keeps_only_what_names_the_client() {
     redis.publish(CHANNEL, &change("User talk:Owner", json!({"public": true, "users": [9]}))).await;
     redis.publish(CHANNEL, &change("End", json!({"public": true, "users": [7, 9], "rights": ["patrol"]}))).await;
 
-    let titles = |events: Vec<Value>| events.iter().map(|e| e["page_title"].as_str().unwrap_or("?").to_owned()).collect::<Vec<_>>();
+    let titles = |events: Vec<Value>| {
+        events.iter().map(|e| e["page_title"].as_str().unwrap_or("?").to_owned()).collect::<Vec<_>>()
+    };
     let mut got = Vec::new();
     for _ in 0..2 {
         got.push(next_event(&mut watcher).await);
@@ -216,15 +252,25 @@ async fn a_handshake_filter_also_filters_the_replay() {
     }
 
     let filter = "%7B%22addressed%22%3Atrue%7D"; // {"addressed":true}
-    let mut ws = connect_at(&gateway, &format!("since={since}&filter={filter}"), Some(&token(7, &["read"])), None).await.unwrap();
+    let mut ws = connect_at(&gateway, &format!("since={since}&filter={filter}"), Some(&token(7, &["read"])), None)
+        .await
+        .unwrap();
     assert_eq!(next_event(&mut ws).await["page_title"], "Mine");
     assert_eq!(next_event(&mut ws).await["page_title"], "Mine too");
     let resumed = next_json(&mut ws).await;
     assert_eq!(resumed["op"], "resumed", "{resumed}");
     assert_eq!(resumed["count"], 2, "count is what this client was sent: {resumed}");
 
-    assert_eq!(connect_at(&gateway, &format!("filter={filter}"), None, None).await.err(), Some(401), "addressed needs a token");
-    assert_eq!(connect_at(&gateway, "filter=%7Bnope", None, None).await.err(), Some(400), "a malformed filter is refused");
+    assert_eq!(
+        connect_at(&gateway, &format!("filter={filter}"), None, None).await.err(),
+        Some(401),
+        "addressed needs a token"
+    );
+    assert_eq!(
+        connect_at(&gateway, "filter=%7Bnope", None, None).await.err(),
+        Some(400),
+        "a malformed filter is refused"
+    );
 }
 
 #[tokio::test]

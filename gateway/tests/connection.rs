@@ -91,7 +91,8 @@ async fn the_handshake_is_answered_per_rfc_6455_and_frames_sent_with_it_are_read
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains(&format!("sec-websocket-accept: {}", ACCEPT.to_ascii_lowercase())), "{head}");
     assert!(head.contains("sec-websocket-protocol: realtimenotify.v1"), "{head}");
-    let texts: Vec<String> = frames.iter().filter(|f| f.0 == 1).map(|f| String::from_utf8_lossy(&f.1).into_owned()).collect();
+    let texts: Vec<String> =
+        frames.iter().filter(|f| f.0 == 1).map(|f| String::from_utf8_lossy(&f.1).into_owned()).collect();
     assert_eq!(texts.len(), 2, "hello, then the answer: {texts:?}");
     assert!(texts[0].contains(r#""op":"hello""#), "{texts:?}");
     assert!(texts[1].contains(r#""op":"pong""#), "{texts:?}");
@@ -102,7 +103,12 @@ async fn requests_that_are_not_websocket_handshakes_are_refused() {
     let (_redis, gateway) = redis_gateway(&[]).await;
     let (status, body) = gateway.get("/v1/ws").await;
     assert_eq!(status, 426, "{body}");
-    let old = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "8"), ("Sec-WebSocket-Key", KEY)];
+    let old = [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "8"),
+        ("Sec-WebSocket-Key", KEY),
+    ];
     let (status, body) = http(gateway.addr, "GET", "/v1/ws", &old, "").await;
     assert_eq!(status, 426, "{body}");
     let keyless = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")];
@@ -122,9 +128,8 @@ async fn the_clock_pings_clients_and_closes_silent_ones() {
     let mut silent = TcpStream::connect(gateway.addr).await.expect("connect");
     silent.write_all(&handshake(gateway.addr)).await.expect("write");
 
-    let (silent_raw, pings) = tokio::join!(
-        read_until(&mut silent, |seen| split_response(seen).1.iter().any(|f| f.0 == 8)),
-        async {
+    let (silent_raw, pings) =
+        tokio::join!(read_until(&mut silent, |seen| split_response(seen).1.iter().any(|f| f.0 == 8)), async {
             let mut pings = 0;
             let until = tokio::time::Instant::now() + Duration::from_secs(6);
             while let Ok(next) = tokio::time::timeout_at(until, lively.next()).await {
@@ -134,8 +139,7 @@ async fn the_clock_pings_clients_and_closes_silent_ones() {
                 }
             }
             pings
-        }
-    );
+        });
     assert!(pings >= 4, "one ping per second, got {pings} in 6 s");
     let (_, frames) = split_response(&silent_raw);
     let close = frames.iter().find(|f| f.0 == 8).expect("the silent client got a close frame");

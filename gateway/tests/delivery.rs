@@ -83,7 +83,14 @@ async fn malformed_events_are_counted_and_dropped() {
     let (redis, gateway) = redis_gateway(&["--max-event-bytes", "2048"]).await;
     let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
     let huge = json!({"page_title": "Big", "user_name": "U", "timestamp": "2026-11-25T01:02:03Z", "summary": "x".repeat(900), "url": format!("https://x/{}", "y".repeat(1500))}).to_string();
-    for bad in ["not json", "{}", "[]", r#"{"page_title":"P","user_name":"U","timestamp":"soon","summary":""}"#, huge.as_str(), "\u{0}\u{ff}"] {
+    for bad in [
+        "not json",
+        "{}",
+        "[]",
+        r#"{"page_title":"P","user_name":"U","timestamp":"soon","summary":""}"#,
+        huge.as_str(),
+        "\u{0}\u{ff}",
+    ] {
         redis.publish(CHANNEL, bad).await;
     }
     redis.publish(CHANNEL, &event(1)).await;

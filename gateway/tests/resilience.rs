@@ -81,7 +81,8 @@ async fn bad_configuration_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ingest-secret"));
 
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_realtimenotify")).args(["serve", "--help"]).output().unwrap();
+    let help =
+        std::process::Command::new(env!("CARGO_BIN_EXE_realtimenotify")).args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in ["--redis-url", "RTN_REDIS_URL", "--source", "--config", "--client-queue"] {
         assert!(help.contains(flag), "--help mentions {flag}");

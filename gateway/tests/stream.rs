@@ -14,7 +14,16 @@ use tokio_tungstenite::tungstenite::Message;
 const KEY: &str = "mediawiki:events";
 
 async fn xadd(conn: &mut redis::aio::MultiplexedConnection, n: usize) -> redis::RedisResult<String> {
-    redis::cmd("XADD").arg(KEY).arg("MAXLEN").arg("~").arg(100_000).arg("*").arg("event").arg(event(n)).query_async(conn).await
+    redis::cmd("XADD")
+        .arg(KEY)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(100_000)
+        .arg("*")
+        .arg("event")
+        .arg(event(n))
+        .query_async(conn)
+        .await
 }
 
 fn stream_gateway(redis: &Redis, extra: &[&str]) -> Gateway {
@@ -25,7 +34,11 @@ fn stream_gateway(redis: &Redis, extra: &[&str]) -> Gateway {
 }
 
 fn title_number(e: &Value) -> usize {
-    e["page_title"].as_str().and_then(|t| t.strip_prefix("Page ")).and_then(|n| n.parse().ok()).expect("a test event title")
+    e["page_title"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("Page "))
+        .and_then(|n| n.parse().ok())
+        .expect("a test event title")
 }
 
 /// A client that follows events across disconnects, always resuming with
@@ -54,7 +67,9 @@ impl Follower {
                 Some(id) => format!("{url}?since={id}"),
                 None => url.clone(),
             };
-            let Ok(Ok((mut ws, _))) = tokio::time::timeout(Duration::from_secs(2), tokio_tungstenite::connect_async(&url)).await else {
+            let Ok(Ok((mut ws, _))) =
+                tokio::time::timeout(Duration::from_secs(2), tokio_tungstenite::connect_async(&url)).await
+            else {
                 self.next_url += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -185,10 +200,12 @@ async fn clients_move_to_another_gateway_after_kill_9_without_loss() {
     let mut followers: Vec<_> = (0..4).map(|_| Follower::new(vec![a.ws_url(), b.ws_url()])).collect();
     let tasks: Vec<_> = followers
         .drain(..)
-        .map(|mut f| tokio::spawn(async move {
-            f.collect(N, Duration::from_secs(60)).await;
-            f
-        }))
+        .map(|mut f| {
+            tokio::spawn(async move {
+                f.collect(N, Duration::from_secs(60)).await;
+                f
+            })
+        })
         .collect();
     a.wait_metric("rtn_clients_connected", 4.0).await;
     let publisher = spawn_publisher(redis.url(), N, Duration::from_millis(5));

@@ -69,8 +69,7 @@ fn oracle(f: &Filter, e: &Event) -> bool {
         Some(ns) => n.iter().any(|x| *x == ns),
         None => false,
     });
-    let titles = f.titles.as_ref().map_or(true, |t| {
-        t.iter().any(|x| *x == e.page_title || Some(x) == e.target_title.as_ref())
-    });
+    let titles =
+        f.titles.as_ref().map_or(true, |t| t.iter().any(|x| *x == e.page_title || Some(x) == e.target_title.as_ref()));
     bots && minor && types && namespaces && titles
 }

@@ -76,8 +76,23 @@ fn check_envelope(data: &[u8], event: Event) {
 }
 
 const KNOWN_KEYS: &[&str] = &[
-    "op", "id", "schema", "type", "page_title", "user_name", "timestamp", "summary", "wiki",
-    "namespace", "page_id", "rev_id", "old_rev_id", "bot", "minor", "size_delta", "url",
+    "op",
+    "id",
+    "schema",
+    "type",
+    "page_title",
+    "user_name",
+    "timestamp",
+    "summary",
+    "wiki",
+    "namespace",
+    "page_id",
+    "rev_id",
+    "old_rev_id",
+    "bot",
+    "minor",
+    "size_delta",
+    "url",
     "target_title",
 ];
 

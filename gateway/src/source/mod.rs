@@ -31,7 +31,12 @@ impl Readiness {
 
 /// Hands one raw event to the hub, counting and logging the outcome. A bad
 /// event is the sender's problem, never the gateway's: it is dropped here.
-pub fn ingest(hub: &Hub, source: &'static str, raw: &[u8], id: Option<crate::event::EventId>) -> Result<crate::event::EventId, PublishError> {
+pub fn ingest(
+    hub: &Hub,
+    source: &'static str,
+    raw: &[u8],
+    id: Option<crate::event::EventId>,
+) -> Result<crate::event::EventId, PublishError> {
     match hub.publish(raw, id) {
         Ok(id) => {
             metrics::counter!(m::EVENTS_RECEIVED, "source" => source).increment(1);

@@ -68,10 +68,7 @@ impl RedisPubSub {
             .await
             .context("connecting to redis timed out")?
             .with_context(|| format!("connecting to {}", self.broker))?;
-        pubsub
-            .subscribe(&self.channel)
-            .await
-            .with_context(|| format!("subscribing to {}", self.channel))?;
+        pubsub.subscribe(&self.channel).await.with_context(|| format!("subscribing to {}", self.channel))?;
         Ok(pubsub)
     }
 }

@@ -51,7 +51,9 @@ impl RedisStream {
         while !shutdown.is_cancelled() {
             match self.follow(&hub, &ready, &shutdown, &mut last, &mut backoff).await {
                 Ok(()) => break,
-                Err(err) => tracing::warn!(error = %format!("{err:#}"), last = ?last.map(|l| l.to_string()), "redis stream source interrupted; retrying"),
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), last = ?last.map(|l| l.to_string()), "redis stream source interrupted; retrying")
+                }
             }
             ready.set(false);
             tokio::select! {
@@ -63,7 +65,14 @@ impl RedisStream {
     }
 
     /// One connection's life: load history once, then read until an error.
-    async fn follow(&self, hub: &Hub, ready: &Readiness, shutdown: &CancellationToken, last: &mut Option<EventId>, backoff: &mut Backoff) -> anyhow::Result<()> {
+    async fn follow(
+        &self,
+        hub: &Hub,
+        ready: &Readiness,
+        shutdown: &CancellationToken,
+        last: &mut Option<EventId>,
+        backoff: &mut Backoff,
+    ) -> anyhow::Result<()> {
         let mut conn = self.broker.connect(BLOCK + Duration::from_secs(5)).await?;
         if last.is_none() {
             *last = Some(self.preload(&mut conn, hub).await?);
@@ -182,7 +191,9 @@ async fn trimmed_floor(conn: &mut Connection, key: &str) -> anyhow::Result<Event
         Err(err) => return Err(err).with_context(|| format!("XINFO STREAM {key}")),
     };
     let pairs: Vec<(String, Value)> = match info {
-        Value::Map(map) => map.into_iter().filter_map(|(k, v)| Some((redis::from_redis_value::<String>(k).ok()?, v))).collect(),
+        Value::Map(map) => {
+            map.into_iter().filter_map(|(k, v)| Some((redis::from_redis_value::<String>(k).ok()?, v))).collect()
+        }
         Value::Array(items) => items
             .chunks(2)
             .filter_map(|kv| Some((redis::from_redis_value::<String>(kv.first()?.clone()).ok()?, kv.get(1)?.clone())))

@@ -153,9 +153,8 @@ impl Gateway {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = rx
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("gateway did not start; log: {:?}", log.lock().unwrap()));
+        let addr =
+            rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("gateway did not start; log: {:?}", log.lock().unwrap()));
         Gateway { child, addr: addr.parse().expect("listening addr"), log }
     }
 
@@ -266,7 +265,11 @@ pub async fn connect_hello(url: &str) -> (Ws, Value) {
 /// Next text frame as JSON (skipping pings), failing after [`WAIT`].
 pub async fn next_json(ws: &mut Ws) -> Value {
     loop {
-        let msg = tokio::time::timeout(WAIT, ws.next()).await.expect("no frame in time").expect("stream ended").expect("ws error");
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no frame in time")
+            .expect("stream ended")
+            .expect("ws error");
         match msg {
             Message::Text(text) => return serde_json::from_str(&text).expect("frames are JSON"),
             Message::Ping(_) | Message::Pong(_) => continue,
