@@ -6,7 +6,9 @@ module.exports = function ( grunt ) {
 	grunt.initConfig( {
 		banana: {
 			options: {
-				requireLowerCase: 'initial'
+				requireLowerCase: 'initial',
+				// The languages this extension ships complete (issue 12): every message.
+				requireCompleteTranslationLanguages: [ 'de', 'es', 'fr', 'nl', 'pl' ]
 			},
 			RealTimeNotify: 'i18n/'
 		}

@@ -14,6 +14,19 @@ var HIDDEN_USER = '(username removed)';
 var RTF = 'RelativeTimeFormat';
 
 /**
+ * A core separator message as text: they are written with HTML entities for their blanks.
+ *
+ * @param {string} key pipe-separator or colon-separator
+ * @return {string}
+ */
+function separator( key ) {
+	// Messages used here:
+	// * pipe-separator
+	// * colon-separator
+	return mw.message( key ).plain().replace( /&#32;/g, ' ' ).replace( /&nbsp;|&#160;/g, '\u00a0' );
+}
+
+/**
  * @param {string} name
  * @return {boolean}
  */
@@ -29,7 +42,7 @@ function isTemporary( name ) {
  * @return {jQuery}
  */
 function userLink( name ) {
-	var ip = mw.util.isIPAddress( name, true ),
+	var ip = mw.util.isIPAddress( name ),
 		temp = !ip && isTemporary( name ),
 		$span = $( '<span>' ).addClass( 'ext-realtimenotify-user' );
 	if ( name === HIDDEN_USER ) {
@@ -49,7 +62,7 @@ function userLink( name ) {
  * @return {jQuery|null}
  */
 function userTools( name ) {
-	var ip = mw.util.isIPAddress( name, true ),
+	var ip = mw.util.isIPAddress( name ),
 		tools = [ $( '<a>' ).addClass( 'ext-realtimenotify-talk' )
 			.attr( 'href', mw.util.getUrl( 'User talk:' + name ) )
 			.text( mw.msg( 'talkpagelinktext' ) ) ];
@@ -57,7 +70,7 @@ function userTools( name ) {
 		return null;
 	}
 	if ( !ip ) {
-		tools.push( mw.msg( 'pipe-separator' ), $( '<a>' ).addClass( 'ext-realtimenotify-contribs' )
+		tools.push( separator( 'pipe-separator' ), $( '<a>' ).addClass( 'ext-realtimenotify-contribs' )
 			.attr( 'href', mw.util.getUrl( 'Special:Contributions/' + name ) )
 			.text( mw.msg( 'contribslink' ) ) );
 	}
@@ -219,7 +232,7 @@ function summary( event ) {
 		{
 			document: document,
 			page: page,
-			colon: mw.msg( 'colon-separator' ),
+			colon: separator( 'colon-separator' ),
 			url: function ( title, fragment ) {
 				return mw.util.getUrl( fragment ? title + '#' + fragment : title );
 			}
