@@ -2,7 +2,9 @@
 # Installs what the demo and the tests need, and nothing when it is all there already:
 #   apt: MediaWiki 1.39, PHP 8.2 (sqlite, redis, intl, mbstring, xml), PHPUnit, redis-server,
 #        Chromium (driven headless by the end-to-end tests), nginx, HAProxy and openssl (deploy test);
-#   npm: e2e/node_modules (playwright-core, from e2e/package-lock.json).
+#   npm: e2e/node_modules (playwright-core, from e2e/package-lock.json) and
+#        extension/RealTimeNotify/node_modules (ESLint, Stylelint, banana-checker, jsdom: the
+#        linters and the browser module's unit tests, from its package-lock.json).
 # Rust (cargo) and Node.js (node, npm) must be present already: this script does not install
 # toolchains. apt needs root (or sudo).
 set -euo pipefail
@@ -45,4 +47,10 @@ done
 if [[ ! -d e2e/node_modules/playwright-core ]]; then
 	echo "install-deps: npm ci in e2e/"
 	(cd e2e && npm ci --no-audit --no-fund)
+fi
+
+if [[ ! -d extension/RealTimeNotify/node_modules/eslint-config-wikimedia || \
+	! -d extension/RealTimeNotify/node_modules/jsdom ]]; then
+	echo "install-deps: npm ci in extension/RealTimeNotify/"
+	(cd extension/RealTimeNotify && npm ci --no-audit --no-fund)
 fi

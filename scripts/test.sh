@@ -14,10 +14,11 @@ started=$SECONDS
 step "installing dependencies"
 bash scripts/install-deps.sh
 
-step "format and lint: cargo fmt, clippy, php -l"
+step "format and lint: cargo fmt, clippy, php -l, ESLint, Stylelint, banana-checker"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-find extension -name '*.php' -print0 | xargs -0 -n1 -P2 php -l -d display_errors=1 >/dev/null
+find extension -name '*.php' -not -path '*/node_modules/*' -print0 | xargs -0 -n1 -P2 php -l -d display_errors=1 >/dev/null
+(cd extension/RealTimeNotify && npm run -s lint)
 
 step "unit: contract and browser module (node --test)"
 node --test extension/RealTimeNotify/tests/node/

@@ -36,7 +36,7 @@ test( 'every handled code and every message the module uses exists in English', 
 	for ( const file of manifest.ResourceModules[ 'ext.realtimenotify' ].packageFiles ) {
 		const source = readFileSync( join( MODULE, file ), 'utf8' );
 		const keys = [ ...source.matchAll( /mw\.(?:msg|message)\(\s*'([a-z0-9-]+)'(?=\s*[,)])/g ) ].map( ( m ) => m[ 1 ] );
-		for ( const [ , list ] of source.matchAll( /^\s*\/\/ \* ([a-z0-9-]+(?:, [a-z0-9-]+)*)$/gm ) ) {
+		for ( const [ , list ] of source.matchAll( /^\s*\/\/ \* ([a-z0-9, -]+)$/gm ) ) {
 			keys.push( ...list.split( ', ' ) );
 		}
 		for ( const key of keys ) {
