@@ -98,7 +98,7 @@ function relativeTime( timestamp, now ) {
 		return null;
 	}
 	if ( !Formatter ) {
-		return new Date( Date.parse( timestamp ) ).toLocaleString( lang );
+		return fullDate( Date.parse( timestamp ) );
 	}
 	try {
 		// eslint-disable-next-line no-obj-calls
@@ -124,6 +124,20 @@ function relativeTime( timestamp, now ) {
 }
 
 /**
+ * @param {number} ms
+ * @return {string} The date and time in the user's language (or the browser's)
+ */
+function fullDate( ms ) {
+	var date = new Date( ms );
+	try {
+		return date.toLocaleString( mw.config.get( 'wgUserLanguage' ) || 'en' );
+	} catch ( e ) {
+		// A language code the browser does not accept as a locale.
+		return date.toLocaleString();
+	}
+}
+
+/**
  * @param {string} timestamp
  * @return {jQuery|null}
  */
@@ -133,8 +147,7 @@ function timeElement( timestamp ) {
 		return null;
 	}
 	return $( '<time>' ).addClass( 'ext-realtimenotify-time' )
-		.attr( { datetime: timestamp, title: new Date( Date.parse( timestamp ) ).toLocaleString(
-			mw.config.get( 'wgUserLanguage' ) || 'en' ) } )
+		.attr( { datetime: timestamp, title: fullDate( Date.parse( timestamp ) ) } )
 		.text( text );
 }
 
