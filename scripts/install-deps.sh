@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, and nothing when it is all there already:
 #   apt: MediaWiki 1.39, PHP 8.2 (sqlite, redis, intl, mbstring, xml), PHPUnit, redis-server,
-#        Chromium (driven headless by the end-to-end tests), nginx, HAProxy and openssl (deploy test);
+#        Chromium (driven headless by the end-to-end tests), nginx, HAProxy and openssl (deploy test),
+#        prometheus (for promtool: the alert rules in deploy/prometheus are checked and unit-tested);
 #   npm: e2e/node_modules (playwright-core, from e2e/package-lock.json) and
 #        extension/RealTimeNotify/node_modules (ESLint, Stylelint, banana-checker, jsdom: the
 #        linters and the browser module's unit tests, from its package-lock.json).
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(mediawiki php-cli php-sqlite3 php-redis php-intl php-mbstring php-xml phpunit
-	redis-server chromium nginx haproxy openssl)
+	redis-server chromium nginx haproxy openssl prometheus)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
