@@ -30,6 +30,9 @@ async function shoot(page, locator, name) {
   await locator.first().screenshot({ path: join(ARTIFACTS, name) });
 }
 
+/** A URL path of the wiki's page `title` (with or without a pretty article path). */
+const pageUrl = (title) => new RegExp(`(title=|/index\\.php/)${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+
 /** The popup that contains `needle`. */
 const popup = (page, needle) => page.locator('.mw-notification.ext-realtimenotify-notice:not(.mw-notification-replaced)',
   { hasText: needle });
@@ -71,13 +74,13 @@ describe('editors\' experience', () => {
     const n = popup(alice.page, 'Bob edited Getting started');
     const links = await n.locator('a').evaluateAll((as) => as.map((a) => [a.className, a.textContent, a.getAttribute('href')]));
     const href = (needle) => links.find((l) => l[1] === needle)?.[2];
-    assert.match(href('Bob'), /title=User:Bob$/, JSON.stringify(links));
+    assert.match(href('Bob'), pageUrl('User:Bob'), JSON.stringify(links));
     assert.equal(links.find((l) => l[1] === 'Bob')[0], 'mw-userlink');
-    assert.match(href('talk'), /title=User_talk:Bob$/);
-    assert.match(href('contribs'), /title=Special:Contributions\/Bob$/);
-    assert.match(href('→Intro'), /title=Getting_started#Intro$/);
-    assert.match(href('typo'), /title=Typo$/);
-    assert.match(href('User talk:Alice'), /title=User_talk:Alice$/);
+    assert.match(href('talk'), pageUrl('User_talk:Bob'));
+    assert.match(href('contribs'), pageUrl('Special:Contributions/Bob'));
+    assert.match(href('→Intro'), pageUrl('Getting_started#Intro'));
+    assert.match(href('typo'), pageUrl('Typo'));
+    assert.match(href('User talk:Alice'), pageUrl('User_talk:Alice'));
     assert.match(href('Getting started'), new RegExp(`diff=${r.edit.newrevid}&oldid=${r.edit.oldrevid}$`));
     assert.equal(links.filter((l) => /^javascript:/i.test(l[2] || '')).length, 0);
     assert.equal(await n.locator('b, script, img').count(), 0);
@@ -102,7 +105,7 @@ describe('editors\' experience', () => {
     await waitFor(async () => (await n.count()) === 1, { timeout: 3000, what: 'the anonymous creation' });
     const user = n.locator('a.mw-userlink');
     assert.equal(await user.getAttribute('class'), 'mw-userlink mw-anonuserlink');
-    assert.match(await user.getAttribute('href'), /title=Special:Contributions\/127\.0\.0\.1$/);
+    assert.match(await user.getAttribute('href'), pageUrl('Special:Contributions/127.0.0.1'));
     assert.equal(await n.locator('.ext-realtimenotify-contribs').count(), 0, 'the IP link is its contributions already');
     assert.equal(await n.locator('abbr.newpage').innerText(), 'N');
     assert.equal(await n.locator('.mw-plusminus-pos').innerText(), '+17');
@@ -140,7 +143,7 @@ describe('editors\' experience', () => {
     const text = await waitForNotice(alice.page, 'Bob hat Kleine Seite bearbeitet', 3000);
     assert.match(text, /^Live-Änderung\n/, text);
     const n = popup(alice.page, 'Bob hat Kleine Seite bearbeitet');
-    assert.match(await n.locator('.ext-realtimenotify-size').getAttribute('title'), /^\d+ Bytes entfernt$/);
+    assert.equal(await n.locator('.ext-realtimenotify-size').getAttribute('title'), '6 Bytes hinzugefügt');
     assert.equal(await n.locator('.ext-realtimenotify-talk').innerText(), 'Diskussion');
     assert.equal(await n.locator('.ext-realtimenotify-contribs').innerText(), 'Beiträge');
     assert.match(await n.locator('time').innerText(), /^(jetzt|vor \d+ Sekunden?)$/);

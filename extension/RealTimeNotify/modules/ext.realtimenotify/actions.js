@@ -4,8 +4,9 @@
  * edits back (action=rollback, behind a confirmation), plus the diff. The wiki says which of
  * these the reader may do (wgRealTimeNotify.actions); the API checks again.
  *
- * Each outcome is shown in the alert itself (a status line with role=status), and a marked
- * alert is flagged so that the `handled` event of our own action does not say it twice.
+ * Each outcome is shown in the alert itself (a status line with role=status), and the alert
+ * is flagged (data-pending, then data-done) so that the `handled` event of our own action,
+ * which may arrive before the API's answer, does not say it twice.
  */
 'use strict';
 
@@ -77,12 +78,15 @@ Actions.prototype.row = function ( event, $body ) {
 	if ( this.options.patrol && revId ) {
 		$row.append( button( mw.msg( 'realtimenotify-action-patrol' ), function ( $b ) {
 			$b.prop( 'disabled', true );
+			// Our own `handled` event may come back before the API's answer.
+			$body.attr( 'data-pending', 'patrolled' );
 			status( 'pending', mw.msg( 'realtimenotify-action-patrolling' ) );
 			self.api().postWithToken( 'patrol', { action: 'patrol', revid: revId, formatversion: 2 } ).then( function () {
 				$body.attr( 'data-done', 'patrolled' );
 				$row.find( 'button' ).remove();
 				status( 'success', mw.msg( 'realtimenotify-action-patrolled' ) );
 			}, function ( code, data ) {
+				$body.removeAttr( 'data-pending' );
 				$b.prop( 'disabled', false );
 				status( 'failure', mw.msg( 'realtimenotify-action-failed', errorText( code, data ) ) );
 			} );
@@ -98,6 +102,7 @@ Actions.prototype.row = function ( event, $body ) {
 				' ',
 				button( mw.msg( 'realtimenotify-action-rollback-yes' ), function () {
 					$confirm.remove();
+					$body.attr( 'data-pending', 'reverted' );
 					status( 'pending', mw.msg( 'realtimenotify-action-rollingback' ) );
 					self.api().postWithToken( 'rollback', {
 						action: 'rollback',
@@ -109,6 +114,7 @@ Actions.prototype.row = function ( event, $body ) {
 						$row.find( 'button' ).remove();
 						status( 'success', mw.msg( 'realtimenotify-action-rolledback' ) );
 					}, function ( code, data ) {
+						$body.removeAttr( 'data-pending' );
 						$b.prop( 'disabled', false );
 						status( 'failure',
 							mw.msg( 'realtimenotify-action-failed', errorText( code, data ) ) );

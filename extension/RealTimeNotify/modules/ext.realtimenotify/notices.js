@@ -204,8 +204,11 @@ Notices.prototype.notify = function ( $body, options, urgent ) {
 				} );
 			} ) );
 	}
+	// Each block of the popup as a phrase of its own.
 	spoken = options.title + ': ' + $body.clone().find( 'button, .ext-realtimenotify-actions' ).remove().end()
-		.text().replace( /\s+/g, ' ' ).trim();
+		.children().map( function () {
+			return $( this ).text();
+		} ).get().join( ' ' ).replace( /\s+/g, ' ' ).trim();
 	$body.prepend( $close );
 	this.shown++;
 	// mw.notification.notify (not mw.notify, whose promise resolves without the popup in
@@ -439,8 +442,10 @@ Notices.prototype.handled = function ( event ) {
 		a.handled = event.handled;
 		a.$body.addClass( 'ext-realtimenotify-alert-handled' );
 		a.$body.find( '.ext-realtimenotify-actions button, .ext-realtimenotify-confirm' ).remove();
-		if ( a.$body.attr( 'data-done' ) === event.handled ) {
-			// Our own click did it, and the alert says so already.
+		if ( event.user_name === this.options.userName &&
+			( a.$body.attr( 'data-done' ) === event.handled || a.$body.attr( 'data-pending' ) === event.handled )
+		) {
+			// Our own click did it, and the alert says so (or is about to).
 			return;
 		}
 		// Messages used here:
