@@ -65,6 +65,8 @@ function Tabs( scope, onShow, onShare, env ) {
 	this.onLeader = null;
 	this.onResign = null;
 	this.electable = false;
+	// Said goodbye ('pagehide').
+	this.gone = false;
 }
 
 /**
@@ -138,10 +140,14 @@ Tabs.prototype.listen = function () {
 	} );
 	win.addEventListener( 'pagehide', function () {
 		self.channel.postMessage( { t: 'bye', tab: self.id } );
+		// Silent from now on: the 'visibilitychange' that follows a 'pagehide' must not
+		// announce us again to tabs that just forgot us.
+		self.gone = true;
 	} );
 	win.addEventListener( 'pageshow', function ( ev ) {
 		if ( ev.persisted ) {
 			// Back from the back/forward cache: the others forgot us on 'pagehide'.
+			self.gone = false;
 			self.announce( true );
 		}
 	} );
@@ -180,6 +186,9 @@ Tabs.prototype.touch = function ( focused ) {
 
 Tabs.prototype.announce = function ( ask ) {
 	var me = this.tabs[ this.id ];
+	if ( this.gone ) {
+		return;
+	}
 	me.heard = this.now();
 	this.channel.postMessage( {
 		t: 'presence',

@@ -72,16 +72,25 @@ function tab( b, name ) {
 		},
 		navigator: {}
 	};
-	const doc = { visibilityState: 'visible', hasFocus: () => false, addEventListener: () => {} };
+	const docListeners = {};
+	const doc = { visibilityState: 'visible', hasFocus: () => false, addEventListener: ( type, fn ) => {
+		( docListeners[ type ] = docListeners[ type ] || [] ).push( fn );
+	} };
 	const t = { name, shown: [], leads: 0, resigned: 0 };
 	t.tabs = new Tabs( 'wiki:Alice', ( m ) => t.shown.push( m ), () => {}, {
 		window: win, document: doc, navigator: win.navigator, BroadcastChannel: b.BroadcastChannel, now: () => b.now
 	} );
 	t.start = () => t.tabs.start( () => t.leads++, () => t.resigned++ );
+	// As a browser closes a tab: 'pagehide', then 'visibilitychange' (hidden), then it is gone.
 	t.close = () => {
 		for ( const fn of listeners.pagehide || [] ) {
 			fn( {} );
 		}
+		doc.visibilityState = 'hidden';
+		for ( const fn of docListeners.visibilitychange || [] ) {
+			fn( {} );
+		}
+		b.flush();
 		t.tabs.channel.closed = true;
 	};
 	return t;
