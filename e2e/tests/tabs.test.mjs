@@ -125,9 +125,13 @@ describe('one socket per browser', () => {
     await oncePerBrowser(t, 'tabs three', start);
   });
 
-  it('without Web Locks each tab falls back to a socket of its own', async (t) => {
+  // Without Web Locks alone the tabs still share one socket (degrade.test.mjs).
+  it('without Web Locks and BroadcastChannel each tab falls back to a socket of its own', async (t) => {
     const solo = await launchBrowser(env);
-    await solo.addInitScript(() => { delete Navigator.prototype.locks; });
+    await solo.addInitScript(() => {
+      delete Navigator.prototype.locks;
+      delete window.BroadcastChannel;
+    });
     const own = [];
     solo.on('page', (p) => watchSockets(p, own));
     const first = solo.pages()[0] || await solo.newPage();
