@@ -53,7 +53,8 @@ function recordEvents(session) {
   return events;
 }
 
-const titles = (events) => events.map((e) => e.page_title);
+// The Project namespace is shown with the wiki's name ("RealTimeNotify Test Wiki:Secret plans").
+const titles = (events) => events.map((e) => (e.namespace === 4 ? `Project:${e.page_title.split(':').slice(1).join(':')}` : e.page_title));
 
 describe('private wiki, public gateway: only readers get changes, only what they may read', () => {
   let env, bob, alice, admin, carol;
