@@ -5,10 +5,14 @@
 
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
+use MediaWiki\Extension\RealTimeNotify\Retry\RetryPolicy;
+use MediaWiki\Extension\RealTimeNotify\Retry\RetryQueue;
 use MediaWiki\Extension\RealTimeNotify\Targeting\AlertRules;
 use MediaWiki\Extension\RealTimeNotify\Targeting\AudienceBuilder;
+use MediaWiki\Extension\RealTimeNotify\Targeting\DbRightHolderLookup;
 use MediaWiki\Extension\RealTimeNotify\Targeting\DbWatcherLookup;
 use MediaWiki\Extension\RealTimeNotify\Targeting\Targeting;
+use MediaWiki\Extension\RealTimeNotify\Targeting\Visibility;
 use MediaWiki\Extension\RealTimeNotify\Targeting\WatcherLookup;
 use MediaWiki\Extension\RealTimeNotify\TitlePageLinker;
 use MediaWiki\Extension\RealTimeNotify\TokenIssuer;
@@ -29,6 +33,7 @@ return [
 			WikiId::fromConfig( $config ),
 			(int)$config->get( 'RealTimeNotifyMaxSummaryLength' ),
 			new TitlePageLinker( $services->getTitleFactory() ),
+			null,
 			// The performer's {{GENDER}} for the browser's messages (public, like list=users).
 			static function ( UserIdentity $user ) use ( $services ): ?string {
 				$gender = $services->getUserOptionsLookup()->getOption( $user, 'gender' );
@@ -44,7 +49,17 @@ return [
 			static function ( callable $callback ) {
 				// After the response: publishing never slows down or fails a save.
 				DeferredUpdates::addCallableUpdate( $callback, DeferredUpdates::POSTSEND );
-			}
+			},
+			$services->get( 'RealTimeNotify.RetryQueue' )
+		);
+	},
+
+	'RealTimeNotify.RetryQueue' => static function ( MediaWikiServices $services ): RetryQueue {
+		return new RetryQueue(
+			$services->get( 'RealTimeNotify.Transport' ),
+			$services->getJobQueueGroup(),
+			RetryPolicy::fromConfig( $services->getMainConfig() ),
+			LoggerFactory::getInstance( 'realtimenotify' )
 		);
 	},
 
@@ -64,7 +79,9 @@ return [
 			$services->getRestrictionStore(),
 			LoggerFactory::getInstance( 'realtimenotify' ),
 			null,
-			(int)$config->get( 'RealTimeNotifyMaxEventBytes' )
+			(int)$config->get( 'RealTimeNotifyMaxEventBytes' ),
+			$services->get( 'RealTimeNotify.Visibility' ),
+			(int)$config->get( 'RealTimeNotifyMaxWatchers' )
 		);
 	},
 
@@ -131,6 +148,20 @@ return [
 				);
 				return new NullTransport();
 		}
+	},
+
+	'RealTimeNotify.Visibility' => static function ( MediaWikiServices $services ): Visibility {
+		$config = $services->getMainConfig();
+		return new Visibility(
+			$services->getPermissionManager(),
+			$services->getUserFactory(),
+			new DbRightHolderLookup(
+				$services->getDBLoadBalancer(),
+				$services->getGroupPermissionsLookup(),
+				$services->getUserGroupManager()->listAllImplicitGroups()
+			),
+			(bool)$config->get( 'RealTimeNotifyAddressReaders' )
+		);
 	},
 
 	'RealTimeNotify.WatcherLookup' => static function ( MediaWikiServices $services ): WatcherLookup {

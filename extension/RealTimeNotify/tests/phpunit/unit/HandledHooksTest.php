@@ -34,7 +34,7 @@ class HandledHooksTest extends TestCase {
 		$publisher = new EventPublisher( $this->transport, new RecordingLogger(), function ( callable $cb ) {
 			$this->deferred[] = $cb;
 		} );
-		$builder = new EventBuilder( 'testwiki', 500, new FakePageLinker(), static function ( $user ) {
+		$builder = new EventBuilder( 'testwiki', 500, new FakePageLinker(), null, static function ( $user ) {
 			return $user->getName() === 'Admin' ? 'female' : null;
 		} );
 		return new HandledHooks( $builder, $publisher, new HashConfig( [ 'RealTimeNotifyAlertRight' => $alertRight ] ),
