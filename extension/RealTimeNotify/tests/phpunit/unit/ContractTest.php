@@ -99,6 +99,13 @@ class ContractTest extends TestCase {
 				return 'reasons';
 			}
 		}
+		foreach ( array_keys( $event ) as $key ) {
+			// The gateway refuses a misspelt audience (it would otherwise fail open).
+			$norm = strtolower( preg_replace( '/[^A-Za-z0-9]/', '', (string)$key ) );
+			if ( $key !== 'audience' && strlen( $norm ) <= 16 && levenshtein( $norm, 'audience' ) <= 2 ) {
+				return 'audience';
+			}
+		}
 		if ( array_key_exists( 'audience', $event ) ) {
 			$a = $event['audience'];
 			if ( !is_array( $a ) || array_diff( array_keys( $a ), [ 'public', 'users', 'rights' ] ) ) {
