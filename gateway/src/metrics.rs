@@ -12,7 +12,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const CLIENTS_CONNECTED: &str = "rtn_clients_connected";
 /// Counter: events accepted from the source, labelled `source`.
 pub const EVENTS_RECEIVED: &str = "rtn_events_received_total";
-/// Counter: events refused, labelled `reason` (`invalid`, `too_large`, `stale`).
+/// Counter: events refused, labelled `reason` (`invalid`, `too_large`, `stale`, `duplicate`).
 pub const EVENTS_DROPPED: &str = "rtn_events_dropped_total";
 /// Counter: event frames written to client sockets.
 pub const MESSAGES_SENT: &str = "rtn_messages_sent_total";
@@ -57,7 +57,7 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_gauge!(CLIENTS_CONNECTED, "WebSocket clients connected now");
     describe_counter!(EVENTS_RECEIVED, "Events accepted from the source");
-    describe_counter!(EVENTS_DROPPED, "Events refused (malformed, too large, repeated)");
+    describe_counter!(EVENTS_DROPPED, "Events refused (malformed, too large, repeated id or uuid)");
     describe_counter!(MESSAGES_SENT, "Event frames written to client sockets");
     describe_counter!(SLOW_CLIENT_DROPS, "Clients closed with 4000 for falling behind");
     describe_counter!(CLIENTS_REJECTED, "Clients closed for misbehaving");
