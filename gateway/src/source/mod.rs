@@ -102,7 +102,7 @@ fn counted(source: &'static str, raw: &[u8], outcome: Result<EventId, PublishErr
 /// second, so the gateway is ready again within a second of Redis coming
 /// back (with jitter, so a fleet of gateways does not arrive in lockstep).
 pub fn reconnect_backoff() -> Backoff {
-    Backoff::new(Duration::from_millis(100), Duration::from_millis(900))
+    Backoff::new(Duration::from_millis(100), Duration::from_millis(700))
 }
 
 /// Exponential backoff with full jitter, so a fleet of gateways does not
@@ -139,7 +139,7 @@ mod tests {
         for _ in 0..40 {
             assert!(b.next_delay() < Duration::from_secs(1));
         }
-        assert!(b.next_delay() >= Duration::from_millis(450), "still jittered, but not hammering");
+        assert!(b.next_delay() >= Duration::from_millis(350), "still jittered, but not hammering");
     }
 
     #[test]
