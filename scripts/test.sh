@@ -14,16 +14,21 @@ started=$SECONDS
 step "installing dependencies"
 bash scripts/install-deps.sh
 
-step "format and lint: cargo fmt, clippy, php -l"
+step "format and lint: cargo fmt, clippy, php -l, promtool"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 find extension -name '*.php' -print0 | xargs -0 -n1 -P2 php -l -d display_errors=1 >/dev/null
+promtool check rules deploy/prometheus/*.rules.yml
+promtool test rules deploy/prometheus/tests/*.yml
 
 step "unit: contract and browser module (node --test)"
 node --test extension/RealTimeNotify/tests/node/
 
 step "unit: extension (Debian's phpunit)"
 phpunit -c extension/RealTimeNotify/tests/phpunit/phpunit.xml
+
+step "extension against a real MediaWiki 1.39 (services, token API, SQL, job queue; ~15 s)"
+bash extension/RealTimeNotify/tests/phpunit/integration.sh
 
 step "gateway: unit and integration tests"
 cargo test --workspace --locked

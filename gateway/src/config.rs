@@ -30,6 +30,17 @@ pub enum SourceKind {
     Http,
 }
 
+impl SourceKind {
+    /// The `source` label of `rtn_events_received_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceKind::Redis => "redis",
+            SourceKind::RedisStream => "redis-stream",
+            SourceKind::Http => "http",
+        }
+    }
+}
+
 /// Who may connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -16,7 +16,6 @@ use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -63,7 +62,7 @@ struct AppState {
     websocket: WebSocketConfig,
     /// How long a resuming handshake may wait for the source to load.
     handshake_timeout: Duration,
-    metrics: Option<PrometheusHandle>,
+    metrics: Option<crate::metrics::Exporter>,
     shutdown: CancellationToken,
     clients: TaskTracker,
 }
@@ -71,7 +70,7 @@ struct AppState {
 /// Serves until `shutdown` fires, then closes every client with 1001 and
 /// returns once they are gone or `shutdown_grace` has passed.
 pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let metrics = crate::metrics::install();
+    let metrics = crate::metrics::install(settings.source.label());
     let source = source::from_settings(&settings)?;
     let hub =
         Arc::new(Hub::new(settings.client_queue, settings.replay_window, settings.max_event_bytes, source.history()));

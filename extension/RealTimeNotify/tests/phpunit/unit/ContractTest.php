@@ -106,6 +106,12 @@ class ContractTest extends TestCase {
 				return 'audience';
 			}
 		}
+		// Decision C: one UUID per event (the gateway de-duplicates by it).
+		if ( array_key_exists( 'uuid', $event ) && ( !is_string( $event['uuid'] ) ||
+			!preg_match( '/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i', $event['uuid'] ) )
+		) {
+			return 'uuid';
+		}
 		if ( array_key_exists( 'audience', $event ) ) {
 			$a = $event['audience'];
 			if ( !is_array( $a ) || array_diff( array_keys( $a ), [ 'public', 'users', 'rights' ] ) ) {
@@ -194,6 +200,7 @@ class ContractTest extends TestCase {
 		$event = $builder->newEditEvent( $rev, 0, new EditResult( false, 41, null, null, null, false, false, [] ), 50, false );
 		$decoded = json_decode( EventPublisher::encode( $event ), true );
 		$this->assertNull( self::problem( $decoded ), EventPublisher::encode( $event ) );
+		$this->assertArrayHasKey( 'uuid', $decoded );
 		$this->assertArrayNotHasKey( 'wiki', $decoded, 'a wiki id the gateway would refuse is left out' );
 
 		$move = $builder->newMoveEvent( new TitleValue( 0, 'A' ), new TitleValue( 0, 'B' ), new UserIdentityValue( 8, 'Bob' ),
