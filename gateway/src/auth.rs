@@ -82,6 +82,24 @@ impl Verifier {
     /// Checks a token presented to open a connection: valid, and not used before.
     pub fn verify_new(&self, token: &str) -> Result<Identity, AuthError> {
         let (identity, jti) = self.verify(token)?;
+        self.spend(jti, identity.expires)?;
+        Ok(identity)
+    }
+
+    /// Checks a refresh token on an open connection: valid, for the same
+    /// user, and not used before. The same single-use rule as at the
+    /// handshake, so a token cannot be spent twice through `auth` messages.
+    pub fn verify_refresh(&self, token: &str, current: &Identity) -> Result<Identity, AuthError> {
+        let (identity, jti) = self.verify(token)?;
+        if identity.user_id != current.user_id {
+            return Err(AuthError::OtherUser);
+        }
+        self.spend(jti, identity.expires)?;
+        Ok(identity)
+    }
+
+    /// Records `jti` as used; `Replayed` if it was already.
+    fn spend(&self, jti: String, expires: u64) -> Result<(), AuthError> {
         let now = now_secs();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= MAX_SEEN {
@@ -93,19 +111,10 @@ impl Verifier {
                 seen.remove(&oldest);
             }
         }
-        if seen.insert(jti, identity.expires).is_some() {
+        if seen.insert(jti, expires).is_some() {
             return Err(AuthError::Replayed);
         }
-        Ok(identity)
-    }
-
-    /// Checks a refresh token on an open connection: valid and for the same user.
-    pub fn verify_refresh(&self, token: &str, current: &Identity) -> Result<Identity, AuthError> {
-        let (identity, _) = self.verify(token)?;
-        if identity.user_id != current.user_id {
-            return Err(AuthError::OtherUser);
-        }
-        Ok(identity)
+        Ok(())
     }
 
     fn verify(&self, token: &str) -> Result<(Identity, String), AuthError> {
@@ -247,5 +256,16 @@ mod tests {
         let mut bob = claims("c", 60);
         bob["sub"] = "8".into();
         assert_eq!(v.verify_refresh(&token("the-secret-0123456789", bob), &me), Err(AuthError::OtherUser));
+    }
+
+    #[test]
+    fn a_token_is_spent_once_whether_at_the_handshake_or_in_an_auth_message() {
+        let v = Verifier::new(&["the-secret-0123456789".into()], "testwiki", 5);
+        let me = v.verify_new(&token("the-secret-0123456789", claims("a", 60))).unwrap();
+        assert_eq!(v.verify_refresh(&token("the-secret-0123456789", claims("a", 60)), &me), Err(AuthError::Replayed));
+        let fresh = token("the-secret-0123456789", claims("b", 60));
+        assert!(v.verify_refresh(&fresh, &me).is_ok());
+        assert_eq!(v.verify_refresh(&fresh, &me), Err(AuthError::Replayed));
+        assert_eq!(v.verify_new(&fresh), Err(AuthError::Replayed));
     }
 }

@@ -99,6 +99,13 @@ class ContractTest extends TestCase {
 				return 'reasons';
 			}
 		}
+		foreach ( array_keys( $event ) as $key ) {
+			// The gateway refuses a misspelt audience (it would otherwise fail open).
+			$norm = strtolower( preg_replace( '/[^A-Za-z0-9]/', '', (string)$key ) );
+			if ( $key !== 'audience' && strlen( $norm ) <= 16 && levenshtein( $norm, 'audience' ) <= 2 ) {
+				return 'audience';
+			}
+		}
 		// Decision C: one UUID per event (the gateway de-duplicates by it).
 		if ( array_key_exists( 'uuid', $event ) && ( !is_string( $event['uuid'] ) ||
 			!preg_match( '/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i', $event['uuid'] ) )
