@@ -154,13 +154,17 @@ impl Verifier {
 }
 
 /// Whether `who` may see `event`: events without an audience, and public
-/// ones, go to every client the gateway admitted; addressed ones only to the
-/// listed users and the holders of the listed rights.
+/// ones, go to every client the gateway admitted; others only to the holders
+/// of a `visible_to` right and to their addressees (the listed users and the
+/// holders of the listed rights).
 pub fn may_see(who: Option<&Identity>, event: &Event) -> bool {
     match &event.audience {
         None => true,
         Some(audience) if audience.public => true,
-        Some(_) => addressed_to(who, event),
+        Some(audience) => {
+            let holds = |rights: &[String]| who.is_some_and(|who| rights.iter().any(|r| who.rights.contains(r)));
+            holds(&audience.visible_to) || addressed_to(who, event)
+        }
     }
 }
 
@@ -216,6 +220,27 @@ mod tests {
         assert!(addressed_to(Some(&alice), &alert));
     }
 
+    #[test]
+    fn visible_to_lets_readers_see_a_private_change_without_addressing_it_to_them() {
+        let raw = r#"{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","audience":{"public":false,"users":[7],"visible_to":["read"]}}"#;
+        let private = Event::parse(raw.as_bytes(), 16384).unwrap();
+        let reader = |id: u64| Identity {
+            user_id: id,
+            name: "R".into(),
+            rights: HashSet::from(["read".to_owned()]),
+            expires: 0,
+        };
+        let outsider = Identity { user_id: 9, name: "O".into(), rights: HashSet::new(), expires: 0 };
+        assert!(may_see(Some(&reader(8)), &private), "every holder of read sees it");
+        assert!(!may_see(None, &private) && !may_see(Some(&outsider), &private), "nobody else does");
+        assert!(addressed_to(Some(&reader(7)), &private), "the watcher is its addressee");
+        assert!(!addressed_to(Some(&reader(8)), &private), "holding read does not make it addressed to you");
+        let huge = format!(
+            r#"{{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","audience":{{"visible_to":[{}]}}}}"#,
+            vec![r#""r""#; 17].join(",")
+        );
+        assert!(Event::parse(huge.as_bytes(), 16384).is_err(), "visible_to is bounded like rights");
+    }
     #[test]
     fn accepts_good_tokens_under_either_rotation_secret_once() {
         let v = Verifier::new(&["old-secret-0123456789".into(), "new-secret-0123456789".into()], "testwiki", 5);

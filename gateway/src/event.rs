@@ -146,11 +146,14 @@ impl<'de> Deserialize<'de> for Uuid {
     }
 }
 
-/// The addressees of a targeted event: users by id, and holders of rights.
+/// Who may receive a targeted event, and to whom it is addressed.
 ///
 /// A `public` event goes to everyone the gateway admits, and its addressees
-/// are only marked (a client that subscribed with `addressed` gets just
-/// those): this is how "my watchlist" works without sending each change twice.
+/// (`users`, holders of `rights`) are only marked: a client that subscribed
+/// with `addressed` gets just those. This is how "my watchlist" works without
+/// sending each change twice. `visible_to` widens who may *see* an event
+/// without addressing it: a change on a private wiki is visible to every
+/// holder of `read` but addressed only to those who watch the page.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Audience {
@@ -160,6 +163,8 @@ pub struct Audience {
     pub rights: Vec<String>,
     #[serde(default)]
     pub public: bool,
+    #[serde(default)]
+    pub visible_to: Vec<String>,
 }
 
 fn schema_v1() -> u32 {
@@ -223,9 +228,10 @@ impl Event {
             check_len("target_title", target, 1, MAX_TITLE_BYTES)?;
         }
         if let Some(audience) = &self.audience {
-            if audience.rights.len() > MAX_AUDIENCE_RIGHTS
-                || audience.rights.iter().any(|r| r.is_empty() || r.len() > MAX_RIGHT_BYTES)
-            {
+            let bad = |rights: &[String]| {
+                rights.len() > MAX_AUDIENCE_RIGHTS || rights.iter().any(|r| r.is_empty() || r.len() > MAX_RIGHT_BYTES)
+            };
+            if bad(&audience.rights) || bad(&audience.visible_to) {
                 return Err(field("audience", "lists too many or malformed rights"));
             }
         }

@@ -114,16 +114,17 @@ class ContractTest extends TestCase {
 		}
 		if ( array_key_exists( 'audience', $event ) ) {
 			$a = $event['audience'];
-			if ( !is_array( $a ) || array_diff( array_keys( $a ), [ 'public', 'users', 'rights' ] ) ) {
+			if ( !is_array( $a ) || array_diff( array_keys( $a ), [ 'public', 'users', 'rights', 'visible_to' ] ) ) {
 				return 'audience';
 			}
-			$rights = $a['rights'] ?? [];
-			if ( count( $rights ) > $l['audience_rights_max'] ) {
-				return 'audience';
-			}
-			foreach ( $rights as $right ) {
-				if ( !is_string( $right ) || $right === '' || strlen( $right ) > $l['audience_right_max_bytes'] ) {
+			foreach ( [ $a['rights'] ?? [], $a['visible_to'] ?? [] ] as $rights ) {
+				if ( count( $rights ) > $l['audience_rights_max'] ) {
 					return 'audience';
+				}
+				foreach ( $rights as $right ) {
+					if ( !is_string( $right ) || $right === '' || strlen( $right ) > $l['audience_right_max_bytes'] ) {
+						return 'audience';
+					}
 				}
 			}
 		}
