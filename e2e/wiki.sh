@@ -17,7 +17,8 @@
 #       E_ALL, $wgDevelopmentWarnings on).
 #       DIR/extra.php, if it exists, is loaded last by LocalSettings.php (per-test settings).
 #   e2e/wiki.sh serve DIR PORT
-#       Serve it with PHP's built-in server in the foreground (the caller backgrounds it).
+#       Serve it with PHP's built-in server in the foreground (the caller backgrounds it), with
+#       e2e/lib/router.php as its router (copied to DIR).
 #   e2e/wiki.sh maint DIR SCRIPT [ARGS...]
 #       Run a maintenance script of core (e.g. edit.php) on the wiki in DIR.
 #
@@ -197,12 +198,15 @@ serve() {
 	is_port "$port" || die "bad PORT: $port"
 	dir=$(cd "$dir" && pwd)
 	[[ -f $dir/LocalSettings.php ]] || die "no wiki in $dir (run: $0 create ...)"
-	local config
-	config="$(inner "$dir")/LocalSettings.php"
+	# The router (e2e/lib/router.php) beside the wiki, where the wiki's PHP sees it.
+	cp "$REPO/e2e/lib/router.php" "$dir/router.php"
+	local idir
+	idir=$(inner "$dir")
 	if [[ -n $ROOT ]]; then
-		exec bash "$REPO/scripts/mw-root.sh" exec "$ROOT" env MW_CONFIG_FILE="$config" php -S "127.0.0.1:$port" -t "$MW"
+		exec bash "$REPO/scripts/mw-root.sh" exec "$ROOT" env MW_CONFIG_FILE="$idir/LocalSettings.php" \
+			php -S "127.0.0.1:$port" -t "$MW" "$idir/router.php"
 	fi
-	MW_CONFIG_FILE="$config" exec php -S "127.0.0.1:$port" -t "$MW"
+	MW_CONFIG_FILE="$idir/LocalSettings.php" exec php -S "127.0.0.1:$port" -t "$MW" "$idir/router.php"
 }
 
 maint_cmd() {
