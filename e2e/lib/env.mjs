@@ -219,7 +219,7 @@ export async function startEnv(name, opts = {}) {
     keepWikiLogs(env);
     if (!process.env.RTN_KEEP) for (const d of env.dirs) rmSync(d, { recursive: true, force: true });
     if (warnings.length) {
-      throw new Error(`the extension caused ${warnings.length} PHP warning(s)/deprecation(s) on MediaWiki ${MW_VERSION} `
+      throw new Error(`the extension caused ${warnings.length} PHP warning(s), deprecation(s) or error(s) on MediaWiki ${MW_VERSION} `
         + `(logs in ${join(ARTIFACTS, 'logs', `wiki-${name}`)}):\n${warnings.join('\n---\n')}`);
     }
   };
@@ -235,7 +235,8 @@ const EXTENSION_MARK = /[\\/]RealTimeNotify[\\/]|RealTimeNotify\\/;
 /**
  * Every entry of the wiki's error logs that comes from the extension: a warning, notice or
  * deprecation raised in its code or by a call it made (the message, its "[Called from ...]"
- * or its backtrace names the extension). An entry starts with a timestamp (MediaWiki:
+ * or its backtrace names the extension), and every PHP Error (not Exception) the extension
+ * caught while publishing. An entry starts with a timestamp (MediaWiki:
  * "2026-11-29 21:40:01 ...", PHP: "[29-Nov-2026 21:40:01 UTC] ..."); the lines after it (a
  * backtrace) belong to it.
  */
@@ -250,6 +251,14 @@ export function extensionWarnings(wikiDir) {
       else entries[entries.length - 1] += `\n${line}`;
     }
     for (const e of entries) if (EXTENSION_MARK.test(e)) found.push(`${file}: ${e.trim()}`);
+  }
+  // The extension catches whatever publishing throws (an edit must never fail for it) and logs
+  // it with its class: an Exception is an outage (some tests cause one), an Error is its bug.
+  const own = join(wikiDir, 'realtimenotify.log');
+  if (existsSync(own)) {
+    for (const line of readFileSync(own, 'utf8').split('\n')) {
+      if (/(Failed to|Could not schedule) .*\((?:[\w\\]+\\)?\w*Error\)\s*$/.test(line)) found.push(`realtimenotify.log: ${line}`);
+    }
   }
   return found;
 }
