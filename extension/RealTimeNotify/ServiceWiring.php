@@ -56,7 +56,9 @@ return [
 			$watchers,
 			$services->getUserFactory(),
 			$services->getRestrictionStore(),
-			LoggerFactory::getInstance( 'realtimenotify' )
+			LoggerFactory::getInstance( 'realtimenotify' ),
+			null,
+			(int)$config->get( 'RealTimeNotifyMaxEventBytes' )
 		);
 	},
 

@@ -23,8 +23,14 @@ class EventBuilder {
 
 	public const SCHEMA = 1;
 
-	/** Upper bound from docs/events.md for `summary`, in characters. */
+	/** Upper bound for `summary`, in characters (contract/limits.json). */
 	public const SUMMARY_HARD_LIMIT = 1000;
+
+	/** Longest `wiki` the gateway accepts, in bytes (contract/limits.json). */
+	public const WIKI_MAX_BYTES = 64;
+
+	/** Longest `url` the gateway accepts, in bytes (contract/limits.json). */
+	public const URL_MAX_BYTES = 2048;
 
 	/** Shown instead of a user name hidden by revision deletion (core's rev-deleted-user text). */
 	public const HIDDEN_USER = '(username removed)';
@@ -39,7 +45,7 @@ class EventBuilder {
 	private $linker;
 
 	/**
-	 * @param string $wikiId Goes into `wiki` (omitted when longer than 64 bytes, which the
+	 * @param string $wikiId Goes into `wiki` (omitted when longer than WIKI_MAX_BYTES, which the
 	 *   gateway would reject)
 	 * @param int $maxSummaryLength In characters; clamped to 1..SUMMARY_HARD_LIMIT
 	 * @param PageLinker $linker
@@ -261,11 +267,11 @@ class EventBuilder {
 	 */
 	private function assemble( array $fields ): array {
 		$event = [ 'schema' => self::SCHEMA ] + array_slice( $fields, 0, 5, true );
-		if ( $this->wikiId !== '' && strlen( $this->wikiId ) <= 64 ) {
+		if ( $this->wikiId !== '' && strlen( $this->wikiId ) <= self::WIKI_MAX_BYTES ) {
 			$event['wiki'] = $this->wikiId;
 		}
 		$event += $fields;
-		if ( isset( $event['url'] ) && strlen( $event['url'] ) > 2048 ) {
+		if ( isset( $event['url'] ) && strlen( $event['url'] ) > self::URL_MAX_BYTES ) {
 			unset( $event['url'] );
 		}
 		return array_filter( $event, static function ( $value ) {

@@ -21,8 +21,9 @@ use Throwable;
 class Targeting {
 
 	/**
-	 * The gateway's default --max-event-bytes. A watcher list that would make an event larger
-	 * is cut (the talk page owner, listed first, stays).
+	 * The gateway's default --max-event-bytes (contract/limits.json), the default of
+	 * $wgRealTimeNotifyMaxEventBytes. A watcher list that would make an event larger is cut
+	 * (the talk page owner, listed first, stays), then the summary.
 	 */
 	public const MAX_EVENT_BYTES = 16384;
 
@@ -40,6 +41,8 @@ class Targeting {
 	private $logger;
 	/** @var callable(): int */
 	private $clock;
+	/** @var int */
+	private $maxEventBytes;
 
 	/**
 	 * @param AudienceBuilder $audience
@@ -49,6 +52,7 @@ class Targeting {
 	 * @param RestrictionStore $restrictionStore Whether a page is protected
 	 * @param LoggerInterface $logger
 	 * @param callable|null $clock Returns the current UNIX time (tests)
+	 * @param int $maxEventBytes The gateway's --max-event-bytes ($wgRealTimeNotifyMaxEventBytes)
 	 */
 	public function __construct(
 		AudienceBuilder $audience,
@@ -57,7 +61,8 @@ class Targeting {
 		UserFactory $userFactory,
 		RestrictionStore $restrictionStore,
 		LoggerInterface $logger,
-		?callable $clock = null
+		?callable $clock = null,
+		int $maxEventBytes = self::MAX_EVENT_BYTES
 	) {
 		$this->audience = $audience;
 		$this->rules = $rules;
@@ -66,6 +71,7 @@ class Targeting {
 		$this->restrictionStore = $restrictionStore;
 		$this->logger = $logger;
 		$this->clock = $clock ?? 'time';
+		$this->maxEventBytes = $maxEventBytes;
 	}
 
 	/**
@@ -191,29 +197,46 @@ class Targeting {
 	}
 
 	/**
-	 * Cut the watcher list of an event that would be too large for the gateway.
+	 * Fit an event into the gateway's size limit: cut its watcher list first (the talk page
+	 * owner, listed first, stays), then its summary. An event that still does not fit is
+	 * logged as an error: the gateway would drop it.
 	 *
 	 * @param array $event
 	 * @return array
 	 */
 	private function fitToSize( array $event ): array {
-		$excess = strlen( EventPublisher::encode( $event ) ) - self::MAX_EVENT_BYTES;
-		if ( $excess <= 0 || empty( $event['audience']['users'] ) ) {
-			return $event;
+		$excess = strlen( EventPublisher::encode( $event ) ) - $this->maxEventBytes;
+		if ( $excess > 0 && !empty( $event['audience']['users'] ) ) {
+			$users = $event['audience']['users'];
+			$before = count( $users );
+			// Each id costs its digits and a comma; the owner (first) is kept.
+			while ( $excess > 0 && count( $users ) > 1 ) {
+				$excess -= strlen( (string)array_pop( $users ) ) + 1;
+			}
+			$event['audience']['users'] = $users;
+			$this->logger->warning( 'Audience of the {type} event for "{page_title}" cut from {before} to {after} users to fit the event size limit', [
+				'type' => $event['type'] ?? 'edit',
+				'page_title' => $event['page_title'] ?? '',
+				'before' => $before,
+				'after' => count( $users ),
+			] );
+			$excess = strlen( EventPublisher::encode( $event ) ) - $this->maxEventBytes;
 		}
-		$users = $event['audience']['users'];
-		$before = count( $users );
-		// Each id costs its digits and a comma; the owner (first) is kept.
-		while ( $excess > 0 && count( $users ) > 1 ) {
-			$excess -= strlen( (string)array_pop( $users ) ) + 1;
+		$summary = (string)( $event['summary'] ?? '' );
+		while ( $excess > 0 && $summary !== '' ) {
+			// Encoded, a character may take up to 12 bytes (\uXXXX\uXXXX): cut generously.
+			$keep = max( 0, mb_strlen( $summary ) - max( 1, intdiv( $excess, 2 ) ) - 1 );
+			$summary = $keep > 0 ? mb_substr( $summary, 0, $keep ) . '…' : '';
+			$event['summary'] = $summary;
+			$excess = strlen( EventPublisher::encode( $event ) ) - $this->maxEventBytes;
 		}
-		$event['audience']['users'] = $users;
-		$this->logger->warning( 'Audience of the {type} event for "{page_title}" cut from {before} to {after} users to fit the event size limit', [
-			'type' => $event['type'] ?? 'edit',
-			'page_title' => $event['page_title'] ?? '',
-			'before' => $before,
-			'after' => count( $users ),
-		] );
+		if ( $excess > 0 ) {
+			$this->logger->error( 'The {type} event for "{page_title}" is larger than the gateway accepts ({limit} bytes) and will be dropped: raise $wgRealTimeNotifyMaxEventBytes and the gateway\'s --max-event-bytes together', [
+				'type' => $event['type'] ?? 'edit',
+				'page_title' => $event['page_title'] ?? '',
+				'limit' => $this->maxEventBytes,
+			] );
+		}
 		return $event;
 	}
 }
