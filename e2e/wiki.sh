@@ -24,8 +24,9 @@
 #
 # RTN_MW_ROOT=/path/to/root (from `scripts/mw-root.sh ensure VERSION`): the wiki runs inside that
 # root through chroot (its MediaWiki, its PHP); DIR must then be inside the root (e.g.
-# ROOT/tmp/...), and the extension is copied into DIR/extensions/ (DIR/extensions/ is also
-# $wgExtensionDirectory there, for other extensions a test adds).
+# ROOT/tmp/...), and the extension is copied into DIR/extensions/. Another extension a test needs
+# (e.g. Echo on 1.43) goes into ROOT/usr/share/mediawiki/extensions/, core's extensions folder
+# there: wfLoadExtension( 'Echo' ) finds it, and php -S serves its images and styles from it.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,7 +51,7 @@ MARKER=.realtimenotify-wiki
 die() { echo "wiki.sh: $*" >&2; exit 1; }
 
 usage() {
-	sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -122,9 +123,6 @@ create() {
 		"RealTimeNotify Test Wiki" Admin >"$dir/install.log" 2>&1 \
 		|| { cat "$dir/install.log" >&2; die "install.php failed"; }
 
-	local extdir_setting=""
-	[[ -n $ROOT ]] && extdir_setting="\$wgExtensionDirectory = $(php_str "$idir/extensions");"
-
 	cat >>"$dir/LocalSettings.php" <<EOF
 
 # ---- added by e2e/wiki.sh ----
@@ -137,7 +135,6 @@ ini_set( 'log_errors', '1' );
 ini_set( 'error_log', $(php_str "$idir/php-error.log") );
 \$wgDevelopmentWarnings = true;
 
-$extdir_setting
 wfLoadExtension( 'RealTimeNotify', $(php_str "$extension_json") );
 \$wgRealTimeNotifyRedisServer = $(php_str "127.0.0.1:$redis_port");
 \$wgRealTimeNotifyGatewayUrl = $(php_str "$gateway");

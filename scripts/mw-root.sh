@@ -20,8 +20,10 @@
 #
 # `exec` mounts /proc in a private mount namespace (unshare): the mount exists only for that
 # process and its children and disappears with them, however they end (no stale mount, and no
-# mount a `rm -rf` of the host's temp folders could cross). Other extensions (e.g. Echo) can be
-# extracted into ROOT/usr/share/mediawiki/extensions/ or into a wiki's own folder in ROOT/tmp.
+# mount a `rm -rf` of the host's temp folders could cross). Another extension a test needs (e.g.
+# Echo, 1.43 only) can be extracted into ROOT/usr/share/mediawiki/extensions/ (found by
+# wfLoadExtension, its assets served by the wiki's php -S), keeping the cached root otherwise as
+# debootstrap made it.
 set -euo pipefail
 
 # Bump when the packages or the setup below change: cached roots are then rebuilt.
@@ -32,7 +34,7 @@ die() { echo "mw-root.sh: $*" >&2; exit 1; }
 log() { echo "mw-root.sh: $*" >&2; }
 
 usage() {
-	sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
