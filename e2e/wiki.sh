@@ -21,6 +21,8 @@
 #       e2e/lib/router.php as its router (copied to DIR).
 #   e2e/wiki.sh maint DIR SCRIPT [ARGS...]
 #       Run a maintenance script of core (e.g. edit.php) on the wiki in DIR.
+#   e2e/wiki.sh jobs DIR
+#       Its job queue, one line per job type (maintenance/showJobs.php --group).
 #
 # RTN_MW_ROOT=/path/to/root (from `scripts/mw-root.sh ensure VERSION`): the wiki runs inside that
 # root through chroot (its MediaWiki, its PHP); DIR must then be inside the root (e.g.
@@ -215,11 +217,20 @@ maint_cmd() {
 	maint "$dir" "$@"
 }
 
+show_jobs() {
+	[[ $# -eq 1 ]] || usage
+	local dir
+	dir=$(cd "$1" && pwd)
+	[[ -f $dir/LocalSettings.php ]] || die "no wiki in $dir"
+	maint "$dir" showJobs.php --group
+}
+
 cmd=${1:-}
 [[ $# -gt 0 ]] && shift
 case $cmd in
 	create) create "$@" ;;
 	serve) serve "$@" ;;
 	maint) maint_cmd "$@" ;;
+	jobs) show_jobs "$@" ;;
 	*) usage ;;
 esac

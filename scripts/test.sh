@@ -29,6 +29,9 @@ node --test extension/RealTimeNotify/tests/node/
 step "unit: extension (Debian's phpunit)"
 phpunit -c extension/RealTimeNotify/tests/phpunit/phpunit.xml
 
+step "extension against a real MediaWiki 1.39 (services, token API, SQL, job queue; ~15 s)"
+bash extension/RealTimeNotify/tests/phpunit/integration.sh
+
 step "gateway: unit and integration tests"
 cargo test --workspace --locked
 

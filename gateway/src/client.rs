@@ -23,10 +23,10 @@ use crate::admission::Slot;
 use crate::auth::{self, Identity, Verifier};
 use crate::event::{Envelope, Event, EventId};
 use crate::filter::Filter;
-use crate::hub::{Hub, Item, Lost};
+use crate::history::{Replay, Step};
+use crate::hub::{Hub, Item};
 use crate::metrics as m;
 use crate::socket::Socket;
-use crate::source::redis_stream::StreamHistory;
 
 /// Close codes, see `docs/protocol.md`.
 pub mod close {
@@ -34,6 +34,9 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// The replay could not be served (the source's log is unreachable):
+    /// reconnect with `since` a little later; nothing is lost.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const LAGGED: u16 = 4000;
     pub const TOKEN_EXPIRED: u16 = 4001;
 }
@@ -52,8 +55,8 @@ pub struct Shared {
     pub limits: Limits,
     /// Checks fresh tokens (`auth` messages); `None` when tokens are off.
     pub verifier: Option<Arc<Verifier>>,
-    /// Older history than the hub's window (the `redis-stream` source).
-    pub history: Option<Arc<StreamHistory>>,
+    /// Where events come from, and the history behind them.
+    pub hub: Arc<Hub>,
     /// When the gateway started: [`Shared::now`] counts from here.
     started: Instant,
     connected: metrics::Gauge,
@@ -69,11 +72,11 @@ impl Shared {
         self.started.elapsed().as_millis() as u32
     }
 
-    pub fn new(limits: Limits, verifier: Option<Arc<Verifier>>, history: Option<Arc<StreamHistory>>) -> Shared {
+    pub fn new(limits: Limits, verifier: Option<Arc<Verifier>>, hub: Arc<Hub>) -> Shared {
         Shared {
             limits,
             verifier,
-            history,
+            hub,
             started: Instant::now(),
             connected: metrics::gauge!(m::CLIENTS_CONNECTED),
             sent: metrics::counter!(m::MESSAGES_SENT),
@@ -156,7 +159,9 @@ pub struct Client {
     /// `None` takes everything.
     filter: Option<Box<Filter>>,
     _slot: Slot,
-    /// Newest event id sent; live events at or below it were replayed already.
+    /// Where the client is: the newest id it was sent, or the one it resumed
+    /// after (or, for a new client, the newest it may see). Events at or
+    /// below it are not sent (again); only ids the client may see get here.
     last_sent: Option<EventId>,
     /// When the client last sent a frame (for the idle timeout).
     heard_at: u32,
@@ -168,11 +173,12 @@ pub struct Client {
 
 impl Client {
     /// Makes a client of an upgraded connection: subscribes it to the hub and
-    /// sends the opening frames (`hello`, then, when resuming, `lost` and the
-    /// replay). `None` if the socket failed meanwhile.
-    pub async fn open(socket: Socket, request: Request, hub: &Hub, shared: Arc<Shared>) -> Option<Client> {
+    /// sends the opening frames (`hello`, then, when resuming, the replay,
+    /// with `lost` where events are gone). `None` if the socket failed
+    /// meanwhile, or the replay ended the connection (closed with its code).
+    pub async fn open(socket: Socket, request: Request, shared: Arc<Shared>) -> Option<Client> {
         let Request { peer, since, filter, identity, slot } = request;
-        let mut sub = hub.subscribe(since);
+        let sub = shared.hub.subscribe(identity.as_ref());
         shared.connected.increment(1.0);
         tracing::debug!(%peer, "client connected");
         let now = shared.now();
@@ -185,7 +191,7 @@ impl Client {
             expiry: None,
             filter: None,
             _slot: slot,
-            last_sent: since,
+            last_sent: since.or(sub.last_visible),
             heard_at: now,
             window_at: now,
             window_count: 0,
@@ -194,11 +200,17 @@ impl Client {
         if let Some(identity) = identity {
             client.sign_in(identity);
         }
-        if let (Some(lost), Some(history)) = (sub.lost, client.shared.history.clone()) {
+        client.hello(sub.last_visible).await.ok()?;
+        if let Some(since) = since {
             // Boxed: a rare path, and a big future.
-            Box::pin(backfill(&history, lost, &mut sub.replay, &mut sub.lost)).await;
+            let replayed = Box::pin(client.replay(since, sub.last_id.unwrap_or(since))).await;
+            if let Err(exit) = replayed {
+                if let Exit::Close(code, reason) = exit {
+                    Box::pin(client.close(code, reason)).await;
+                }
+                return None;
+            }
         }
-        client.greet(since, sub.replay, sub.lost, sub.last_id).await.ok()?;
         Some(client)
     }
 
@@ -252,25 +264,6 @@ pub fn serve(opening: Opening) -> impl std::future::Future<Output = ()> + Send {
 /// the other branches of its loop (and other tasks) have a turn.
 const BATCH: usize = 64;
 
-/// Most events fetched from the stream for one resuming client beyond the
-/// in-memory window; a client further behind is told it lost events.
-const BACKFILL_LIMIT: usize = 50_000;
-
-/// Fills a resuming client's gap from the stream when the window no longer
-/// holds it. Only a complete backfill is used, so the replay has no hole.
-async fn backfill(history: &StreamHistory, lost: Lost, replay: &mut Vec<Arc<Envelope>>, still_lost: &mut Option<Lost>) {
-    match history.between(lost.since, lost.floor, BACKFILL_LIMIT).await {
-        Ok(backfill) if backfill.complete => {
-            replay.splice(0..0, backfill.events);
-            if !backfill.trimmed {
-                *still_lost = None;
-            }
-        }
-        Ok(_) => tracing::info!(since = %lost.since, "resume point too far back for a backfill"),
-        Err(err) => tracing::warn!(error = %format!("{err:#}"), "backfill from the stream failed"),
-    }
-}
-
 impl Client {
     async fn run(&mut self) -> Exit {
         loop {
@@ -301,33 +294,68 @@ impl Client {
         }
     }
 
-    /// The opening frames: `hello`, then `lost` and the replay when resuming.
-    async fn greet(
-        &mut self,
-        since: Option<EventId>,
-        replay: Vec<Arc<Envelope>>,
-        lost: Option<Lost>,
-        last_id: Option<EventId>,
-    ) -> Result<(), ()> {
+    /// The first frame. `last_id` is the newest id this client may see, so
+    /// a new client has a position to resume from without learning of
+    /// events it may not see.
+    async fn hello(&mut self, last_id: Option<EventId>) -> Result<(), ()> {
         let mut hello =
             json!({"op": "hello", "protocol": 1, "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
         if let Some(id) = last_id {
             hello["last_id"] = id.to_string().into();
         }
-        self.send_json(hello).await?;
-        if let Some(lost) = lost {
-            let oldest = replay.first().map_or(lost.floor.next(), |e| e.id);
-            self.send_json(json!({"op": "lost", "since": lost.since.to_string(), "oldest": oldest.to_string()}))
-                .await?;
-        }
-        if let Some(since) = since {
-            let mut count = 0;
-            for envelope in replay {
-                count += usize::from(self.deliver(&envelope).await?);
+        self.send_json(hello).await
+    }
+
+    /// Sends what the client missed after `since`, up to `upto` (where its
+    /// live stream starts), then `resumed`. Page by page: the next page is
+    /// read only once the last one was written, so a client that does not
+    /// read holds one page (and then is dropped by the write timeout).
+    ///
+    /// Where events are gone, the client gets `lost` right before the next
+    /// event it is sent: `resume_after` is then the id before that event,
+    /// so a client that resumes from it gets that event again and no
+    /// `lost` again; and no id of an event it may not see reaches it.
+    async fn replay(&mut self, since: EventId, upto: EventId) -> Result<(), Exit> {
+        let mut replay = Replay::new(self.shared.hub.clone(), since, upto);
+        let mut count = 0usize;
+        loop {
+            let page = match replay.next().await {
+                Ok(Step::Events(page)) => page,
+                Ok(Step::Done) => break,
+                Err(err) => {
+                    tracing::warn!(peer = %self.peer, error = %format!("{err:#}"), "replay from the source's history failed");
+                    return Err(Exit::Close(close::TRY_AGAIN_LATER, "history unavailable: reconnect with since"));
+                }
+            };
+            for envelope in &page {
+                if !self.fresh(envelope) {
+                    continue;
+                }
+                if let Some(gone) = replay.take_lost() {
+                    let lost = lost_frame(self.last_sent.unwrap_or(gone.since), envelope.id.prev(), Some(envelope.id));
+                    self.feed_json(lost).await.map_err(|()| stuck())?;
+                }
+                count += usize::from(self.deliver(envelope).await.map_err(|()| stuck())?);
             }
-            self.send_json(json!({"op": "resumed", "since": since.to_string(), "count": count})).await?;
+            self.flush().await.map_err(|()| stuck())?;
+            drop(page);
+            if self.shared.hub.is_closed() {
+                return Err(going_away());
+            }
+            // Live events queue up while the client replays; past its queue
+            // it is told to come back, from where it got.
+            if self.live.len() > self.shared.hub.client_queue() {
+                return Err(lagged(self.live.len() as u64));
+            }
         }
-        Ok(())
+        if let Some(gone) = replay.take_lost() {
+            // Nothing after the loss for this client: resume after it.
+            let lost = lost_frame(self.last_sent.unwrap_or(gone.since), gone.upto, Some(gone.upto.next()));
+            self.last_sent = self.last_sent.max(Some(gone.upto));
+            self.feed_json(lost).await.map_err(|()| stuck())?;
+        }
+        let resumed = json!({"op": "resumed", "since": since.to_string(), "count": count});
+        self.send_json(resumed).await.map_err(|()| stuck())
     }
 
     /// Takes `first` and then whatever else is queued already (up to
@@ -344,6 +372,7 @@ impl Client {
                     self.deliver(&envelope).await.map_err(|()| stuck())?;
                 }
                 Item::Tick => self.on_tick().await?,
+                Item::Gap(floor) => self.on_gap(floor).await.map_err(|()| stuck())?,
             }
             if taken == BATCH {
                 break; // the rest waits for the next turn of the loop
@@ -368,6 +397,16 @@ impl Client {
         self.feed(Message::Ping(Default::default())).await.map_err(|()| Exit::Abandon)
     }
 
+    /// The source may have lost events up to `floor` (see [`Item::Gap`]):
+    /// tell a client whose position is older, mid-stream, and move it on.
+    async fn on_gap(&mut self, floor: EventId) -> Result<(), ()> {
+        let Some(since) = self.last_sent.filter(|&last| last < floor) else {
+            return Ok(());
+        };
+        self.last_sent = Some(floor);
+        self.feed_json(lost_frame(since, floor, None)).await
+    }
+
     /// The token timer fired: close the connection if its token is really
     /// out (a refresh may have moved the expiry on), else re-arm.
     fn on_expiry(&mut self) -> Option<Exit> {
@@ -386,16 +425,19 @@ impl Client {
         }
     }
 
-    /// Queues one event if the filter wants it and it was not sent already;
+    /// Whether the client should be sent `envelope`: newer than its
+    /// position, one it may see, and one its filter wants.
+    fn fresh(&self, envelope: &Envelope) -> bool {
+        !self.last_sent.is_some_and(|last| envelope.id <= last) && self.wants(&envelope.event)
+    }
+
+    /// Queues one event if the client should be sent it ([`Client::fresh`]);
     /// `Ok(true)` when it was queued (it goes out at the next flush).
     async fn deliver(&mut self, envelope: &Envelope) -> Result<bool, ()> {
-        if self.last_sent.is_some_and(|last| envelope.id <= last) {
+        if !self.fresh(envelope) {
             return Ok(false);
         }
         self.last_sent = Some(envelope.id);
-        if !self.wants(&envelope.event) {
-            return Ok(false);
-        }
         self.feed(Message::Text(envelope.frame.clone())).await?;
         self.shared.sent.increment(1);
         self.shared.latency.record(envelope.received_at.elapsed().as_secs_f64());
@@ -484,6 +526,10 @@ impl Client {
         Some(tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600)))
     }
 
+    async fn feed_json(&mut self, value: serde_json::Value) -> Result<(), ()> {
+        self.feed(Message::Text(Utf8Bytes::from(value.to_string()))).await
+    }
+
     async fn send_json(&mut self, value: serde_json::Value) -> Result<(), ()> {
         self.send(Message::Text(Utf8Bytes::from(value.to_string()))).await
     }
@@ -519,6 +565,17 @@ impl Client {
         })
         .await;
     }
+}
+
+/// `{"op":"lost"}` (`docs/protocol.md`): after `since`, events are gone up
+/// to `resume_after`, the id to resume after from now on; `oldest`, kept
+/// for older browsers, is the first id still there.
+fn lost_frame(since: EventId, resume_after: EventId, oldest: Option<EventId>) -> serde_json::Value {
+    let mut lost = json!({"op": "lost", "since": since.to_string(), "resume_after": resume_after.to_string()});
+    if let Some(oldest) = oldest {
+        lost["oldest"] = oldest.to_string().into();
+    }
+    lost
 }
 
 /// A socket write, given up after `limit`: a client whose socket will not

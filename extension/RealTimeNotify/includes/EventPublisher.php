@@ -2,6 +2,8 @@
 
 namespace MediaWiki\Extension\RealTimeNotify;
 
+use MediaWiki\Extension\RealTimeNotify\Retry\RetryQueue;
+use MediaWiki\Extension\RealTimeNotify\Transport\RejectedEvent;
 use MediaWiki\Extension\RealTimeNotify\Transport\Transport;
 use Psr\Log\LoggerInterface;
 use Throwable;
@@ -14,7 +16,9 @@ use Throwable;
  * can fail or slow down an edit. Failures are logged to the 'realtimenotify' channel with the
  * class of what was thrown: an Exception is the broker's or the network's (expected while Redis
  * is down); an Error (TypeError, an undefined constant or method...) is a bug of the extension,
- * e.g. on a MediaWiki version it was not made for, and the e2e tests fail on one.
+ * e.g. on a MediaWiki version it was not made for, and the e2e tests fail on one. An event the
+ * transport could not deliver is handed to the RetryQueue (a job), still after the response:
+ * the save never waits for more than the one try.
  */
 class EventPublisher {
 
@@ -24,17 +28,27 @@ class EventPublisher {
 	private $logger;
 	/** @var callable(callable): void */
 	private $defer;
+	/** @var RetryQueue|null */
+	private $retries;
 
 	/**
 	 * @param Transport $transport
 	 * @param LoggerInterface $logger
 	 * @param callable $defer Schedules a callable to run later; production passes
 	 *   DeferredUpdates::addCallableUpdate( ..., POSTSEND ), tests run it at once
+	 * @param RetryQueue|null $retries Takes the events the transport failed to deliver (null:
+	 *   they are only logged)
 	 */
-	public function __construct( Transport $transport, LoggerInterface $logger, callable $defer ) {
+	public function __construct(
+		Transport $transport,
+		LoggerInterface $logger,
+		callable $defer,
+		?RetryQueue $retries = null
+	) {
 		$this->transport = $transport;
 		$this->logger = $logger;
 		$this->defer = $defer;
+		$this->retries = $retries;
 	}
 
 	/**
@@ -108,6 +122,7 @@ class EventPublisher {
 	 */
 	public function publishNow( callable $buildEvent, string $what ): bool {
 		$event = null;
+		$json = null;
 		try {
 			$event = $buildEvent();
 			if ( $event === null ) {
@@ -137,6 +152,11 @@ class EventPublisher {
 					'exception' => $e,
 				]
 			);
+			// Built and encoded, but not delivered: the broker may take it later. (An event
+			// that could not be built or encoded, or that the broker refused, never will.)
+			if ( $json !== null && $this->retries && !( $e instanceof RejectedEvent ) ) {
+				$this->retries->enqueue( $json, $what );
+			}
 			return false;
 		}
 	}

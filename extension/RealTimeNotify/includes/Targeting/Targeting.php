@@ -3,6 +3,7 @@
 namespace MediaWiki\Extension\RealTimeNotify\Targeting;
 
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
+use MediaWiki\Extension\RealTimeNotify\Uuid;
 use MediaWiki\Permissions\RestrictionStore;
 use MediaWiki\Revision\RevisionRecord;
 use MediaWiki\Storage\EditResult;
@@ -17,6 +18,12 @@ use Throwable;
  * event (never during the save), and never throws: a failure is logged to the
  * 'realtimenotify' channel and the change is published as if targeting did not exist (or,
  * when changes are not broadcast, not at all: better silent than sent to everyone).
+ *
+ * With Visibility (always, in a wiki), a change that an anonymous visitor may not read is never
+ * public: it goes to the `read` right (a private wiki, Visibility::READERS) and/or to its
+ * addressees who may read it, each checked; an alert about a page that not every reader may read
+ * goes to the holders of the alert right who may, each checked. When visibility cannot be
+ * decided, nothing is published.
  */
 class Targeting {
 
@@ -43,6 +50,10 @@ class Targeting {
 	private $clock;
 	/** @var int */
 	private $maxEventBytes;
+	/** @var Visibility|null */
+	private $visibility;
+	/** @var int */
+	private $maxCheckedUsers;
 
 	/**
 	 * @param AudienceBuilder $audience
@@ -53,6 +64,10 @@ class Targeting {
 	 * @param LoggerInterface $logger
 	 * @param callable|null $clock Returns the current UNIX time (tests)
 	 * @param int $maxEventBytes The gateway's --max-event-bytes ($wgRealTimeNotifyMaxEventBytes)
+	 * @param Visibility|null $visibility Null: every change is as public as the settings say
+	 *   (unit tests of the rest)
+	 * @param int $maxCheckedUsers Holders of the alert right looked at for an alert on a
+	 *   restricted page ($wgRealTimeNotifyMaxWatchers, like the watcher list)
 	 */
 	public function __construct(
 		AudienceBuilder $audience,
@@ -62,7 +77,9 @@ class Targeting {
 		RestrictionStore $restrictionStore,
 		LoggerInterface $logger,
 		?callable $clock = null,
-		int $maxEventBytes = self::MAX_EVENT_BYTES
+		int $maxEventBytes = self::MAX_EVENT_BYTES,
+		?Visibility $visibility = null,
+		int $maxCheckedUsers = 1000
 	) {
 		$this->audience = $audience;
 		$this->rules = $rules;
@@ -72,16 +89,25 @@ class Targeting {
 		$this->logger = $logger;
 		$this->clock = $clock ?? 'time';
 		$this->maxEventBytes = $maxEventBytes;
+		$this->visibility = $visibility;
+		$this->maxCheckedUsers = max( 0, $maxCheckedUsers );
 	}
 
 	/**
 	 * @param array $event A change event from EventBuilder
 	 * @param mixed $page The changed page (LinkTarget or PageReference; for a move, the old title)
 	 * @param UserIdentity|null $performer
+	 * @param array $alsoNamed Other pages the event names (a move: the new title), LinkTarget
+	 *   or PageReference: the change is only as visible as the least visible of them
 	 * @return array|null The event with its audience; null when it should not be published
-	 *   (changes are not broadcast and nobody is addressed)
+	 *   (nobody may or wants to receive it, or who may could not be decided)
 	 */
-	public function withAudience( array $event, $page, ?UserIdentity $performer ): ?array {
+	public function withAudience( array $event, $page, ?UserIdentity $performer, array $alsoNamed = [] ): ?array {
+		$pages = array_merge( [ $page ], $alsoNamed );
+		$class = $this->classify( $event, $pages );
+		if ( $class === null ) {
+			return null;
+		}
 		try {
 			$audience = $this->audience->forChange( $page, $performer );
 		} catch ( Throwable $e ) {
@@ -93,11 +119,24 @@ class Targeting {
 			] );
 			$audience = $this->audience->isPublic() ? null : [ 'public' => false, 'users' => [], 'rights' => [] ];
 		}
+		if ( $class !== Visibility::PUBLIC ) {
+			try {
+				$audience = $this->restrict( $audience, $class, $pages );
+			} catch ( Throwable $e ) {
+				$this->logger->error( 'Not publishing the {type} event for "{page_title}": could not check who may read it: {message}', [
+					'type' => $event['type'] ?? 'edit',
+					'page_title' => $event['page_title'] ?? '',
+					'message' => $e->getMessage(),
+					'exception' => $e,
+				] );
+				return null;
+			}
+		}
 		unset( $event['audience'] );
 		if ( $audience === null ) {
 			return $event;
 		}
-		if ( !$audience['public'] && !$audience['users'] && !$audience['rights'] ) {
+		if ( !$audience['public'] && !$audience['users'] && !$audience['rights'] && empty( $audience['visible_to'] ) ) {
 			$this->logger->debug( 'Not publishing the {type} event for "{page_title}": nobody to address', [
 				'type' => $event['type'] ?? 'edit',
 				'page_title' => $event['page_title'] ?? '',
@@ -106,6 +145,52 @@ class Targeting {
 		}
 		$event['audience'] = $audience;
 		return $this->fitToSize( $event );
+	}
+
+	/**
+	 * @param array $event
+	 * @param array $pages
+	 * @return string|null Visibility::PUBLIC, READERS or RESTRICTED; null when it could not be
+	 *   decided (logged: such a change is not published)
+	 */
+	private function classify( array $event, array $pages ): ?string {
+		if ( !$this->visibility ) {
+			return Visibility::PUBLIC;
+		}
+		try {
+			return $this->visibility->classify( $pages );
+		} catch ( Throwable $e ) {
+			$this->logger->error( 'Not publishing the {type} event for "{page_title}": could not decide who may read it: {message}', [
+				'type' => $event['type'] ?? 'edit',
+				'page_title' => $event['page_title'] ?? '',
+				'message' => $e->getMessage(),
+				'exception' => $e,
+			] );
+			return null;
+		}
+	}
+
+	/**
+	 * The audience of a change that anonymous visitors may not read: never public; addressed to
+	 * the addressees who may read it, and (READERS, when changes are broadcast and
+	 * $wgRealTimeNotifyAddressReaders) visible to every holder of `read` (`visible_to`: they see
+	 * it, but it is not addressed to them, so the watchlist mode still shows only what they watch).
+	 *
+	 * @param array|null $audience From AudienceBuilder (null: public, nobody addressed)
+	 * @param string $class Visibility::READERS or RESTRICTED
+	 * @param array $pages
+	 * @return array
+	 */
+	private function restrict( ?array $audience, string $class, array $pages ): array {
+		$audience = $audience ?? [ 'public' => true, 'users' => [], 'rights' => [] ];
+		$broadcast = $audience['public'];
+		$users = $audience['users'] ? $this->visibility->mayRead( $audience['users'], $pages ) : [];
+		$toReaders = $class === Visibility::READERS && $broadcast && $this->visibility->addressesReaders();
+		$audience = [ 'public' => false, 'users' => $users, 'rights' => [] ];
+		if ( $toReaders ) {
+			$audience['visible_to'] = [ Visibility::READ_RIGHT ];
+		}
+		return $audience;
 	}
 
 	/**
@@ -176,7 +261,54 @@ class Targeting {
 			] );
 			return null;
 		}
-		return $reasons ? $this->alertEvent( $event, $reasons ) : null;
+		if ( !$reasons ) {
+			return null;
+		}
+		$alert = $this->alertEvent( $event, $reasons );
+		return $this->restrictAlert( $alert, $rev->getPage() );
+	}
+
+	/**
+	 * An alert is for the holders of the alert right. When not every reader may read the page,
+	 * "every holder" could include some who may not: the alert then names the holders who may,
+	 * each checked (members of the groups that grant the right, and the page's watchers), and
+	 * is not published when there are none.
+	 *
+	 * @param array $alert
+	 * @param mixed $page
+	 * @return array|null
+	 */
+	private function restrictAlert( array $alert, $page ): ?array {
+		$class = $this->classify( $alert, [ $page ] );
+		if ( $class === null ) {
+			return null;
+		}
+		if ( $class !== Visibility::RESTRICTED ) {
+			// PUBLIC, or READERS: a connection token is only minted for a user who may read
+			// (ApiRealTimeNotifyToken), so every holder of the right the gateway knows may read.
+			return $alert;
+		}
+		try {
+			$watchers = $this->watchers->getWatcherIds( $page, $this->maxCheckedUsers );
+			$users = $this->visibility->rightHoldersWhoMayRead(
+				$this->rules->getRight(), [ $page ], $this->maxCheckedUsers, $watchers
+			);
+		} catch ( Throwable $e ) {
+			$this->logger->error( 'No alert for "{page_title}": could not check who may read it: {message}', [
+				'page_title' => $alert['page_title'] ?? '',
+				'message' => $e->getMessage(),
+				'exception' => $e,
+			] );
+			return null;
+		}
+		if ( !$users ) {
+			$this->logger->debug( 'No alert for "{page_title}": no holder of the alert right may read it', [
+				'page_title' => $alert['page_title'] ?? '',
+			] );
+			return null;
+		}
+		$alert['audience'] = [ 'public' => false, 'users' => $users, 'rights' => [] ];
+		return $this->fitToSize( $alert );
 	}
 
 	/**
@@ -187,6 +319,10 @@ class Targeting {
 	public function alertEvent( array $event, array $reasons ): array {
 		unset( $event['audience'], $event['reasons'] );
 		$event['type'] = 'alert';
+		// Another event than the change's: its own uuid (the gateway delivers a uuid once).
+		if ( isset( $event['uuid'] ) ) {
+			$event['uuid'] = Uuid::v4();
+		}
 		$event['reasons'] = AlertRules::normalizeReasons( $reasons );
 		$event['audience'] = [
 			'public' => false,
