@@ -72,9 +72,14 @@ pub struct Slot {
     ip: Option<IpAddr>,
 }
 
-/// Every one of `--max-connections` is taken.
+/// Why a new connection gets no [`Slot`].
 #[derive(Debug, PartialEq, Eq)]
-pub struct Full;
+pub enum Refused {
+    /// Every one of `--max-connections` is taken.
+    Full,
+    /// Its address holds `--max-connections-per-ip` already.
+    PerIp,
+}
 
 impl Admission {
     /// `per_ip` and `max_connections` 0 mean no limit; an empty
@@ -149,20 +154,19 @@ impl Admission {
 
     /// A new TCP connection from `peer`: takes one of `--max-connections`,
     /// and, unless `peer` is a trusted proxy (whose clients are known only
-    /// from their requests), one of `peer`'s sockets if it has one left (see
-    /// [`Slot::counted`]). Counting from accept, not from the upgrade, is
-    /// what keeps one host from holding descriptors with sockets that never
-    /// send a byte.
-    pub fn connect(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, Full> {
+    /// from their requests, see [`Admission::count`]), one of `peer`'s
+    /// sockets. Counting from accept, not from the upgrade, is what keeps
+    /// one host from holding descriptors with sockets that never send a byte.
+    pub fn connect(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, Refused> {
         let open = self.open.fetch_add(1, Ordering::Relaxed);
-        if self.max_connections > 0 && open >= self.max_connections {
-            self.open.fetch_sub(1, Ordering::Relaxed);
-            return Err(Full);
-        }
+        // Built at once, so that an early return frees what it took.
         let mut slot = Slot { admission: self.clone(), ip: None };
+        if self.max_connections > 0 && open >= self.max_connections {
+            return Err(Refused::Full);
+        }
         let peer = peer.to_canonical();
-        if !self.trusts(peer) {
-            self.count(&mut slot, peer);
+        if !self.trusts(peer) && !self.count(&mut slot, peer) {
+            return Err(Refused::PerIp);
         }
         Ok(slot)
     }
@@ -201,9 +205,8 @@ fn release(counts: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
 }
 
 impl Slot {
-    /// Whether this connection counts against its address's limit: `false`
-    /// for a connection from a trusted proxy before its handshake, and for one
-    /// whose address was at its limit when it connected.
+    /// Whether this connection counts against an address's limit: `false`
+    /// for a connection from a trusted proxy before its handshake.
     pub fn counted(&self) -> bool {
         self.ip.is_some()
     }
@@ -239,14 +242,17 @@ mod tests {
         let s1 = a.connect(ip("10.0.0.1")).unwrap();
         let s2 = a.connect(ip("10.0.0.1")).unwrap();
         assert!(s1.counted() && s2.counted());
-        let mut over = a.connect(ip("10.0.0.1")).expect("over its own limit, still a connection");
-        assert!(!over.counted(), "but not one of its address's sockets");
-        assert!(!a.count(&mut over, ip("10.0.0.1")), "and its handshake is refused");
+        assert_eq!(a.connect(ip("10.0.0.1")).err(), Some(Refused::PerIp));
+        assert_eq!(
+            a.connect(ip("::ffff:10.0.0.1")).err(),
+            Some(Refused::PerIp),
+            "an IPv4-mapped peer is the same address"
+        );
+        assert_eq!(a.open(), 2, "a refused connection holds nothing");
         assert!(a.connect(ip("10.0.0.2")).unwrap().counted(), "another address is not limited by it");
         drop(s1);
-        assert!(a.count(&mut over, ip("10.0.0.1")), "a freed socket can be taken at the handshake");
-        assert!(!a.connect(ip("::ffff:10.0.0.1")).unwrap().counted(), "an IPv4-mapped peer is the same address");
-        drop((over, s2));
+        let s3 = a.connect(ip("10.0.0.1")).expect("a freed socket can be taken");
+        drop((s2, s3));
         assert!(a.counts.lock().unwrap().is_empty(), "every count is released");
         assert_eq!(a.open(), 0);
     }
@@ -256,7 +262,7 @@ mod tests {
         let a = Arc::new(Admission::new(vec![], vec![], 0, 2));
         let s1 = a.connect(ip("10.0.0.1")).unwrap();
         let _s2 = a.connect(ip("10.0.0.2")).unwrap();
-        assert_eq!(a.connect(ip("10.0.0.3")).err(), Some(Full));
+        assert_eq!(a.connect(ip("10.0.0.3")).err(), Some(Refused::Full));
         assert_eq!(a.open(), 2, "a refused connection takes nothing");
         drop(s1);
         assert!(a.connect(ip("10.0.0.3")).is_ok());

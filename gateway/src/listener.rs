@@ -9,12 +9,14 @@
 //!   from a trusted proxy, whose clients are known only from their
 //!   requests) one of its address's `--max-connections-per-ip`;
 //! - it has `--handshake-timeout` to complete its WebSocket upgrade (or
-//!   whatever plain HTTP requests it makes), then it is closed; a connection
-//!   from an address already at its limit gets [`OVER_LIMIT_GRACE`] only,
-//!   enough to be told so (4429) but not to hold a descriptor;
-//! - beyond `--max-connections` it is not served by hyper at all: a tiny
-//!   responder answers `GET /healthz` (so liveness checks keep working while
-//!   the gateway is full) and anything else with 503, and closes;
+//!   whatever plain HTTP requests it makes), then it is closed;
+//! - without a slot it is not served by hyper at all: a small responder
+//!   ([`answer_plainly`]) waits briefly for its request, answers
+//!   `GET /healthz` (so liveness checks keep working while the gateway is
+//!   full), a WebSocket handshake from an address at its limit with `101`
+//!   and close 4429, and anything else with 503 (429 for that address), and
+//!   closes. At most `overflow` of these wait at once; past that they are
+//!   answered from whatever they sent already;
 //! - if the process runs out of descriptors anyway, a spare one is given up
 //!   to accept and answer the next waiting connection the same way, so
 //!   `accept` keeps draining the backlog instead of failing in a loop.
@@ -26,7 +28,7 @@
 //! gateway's own queue within a few hundred kilobytes, where `--max-lag`
 //! sees it, instead of into megabytes of kernel memory where nothing does.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,8 +43,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
-use crate::admission::{Admission, Slot};
+use crate::admission::{Admission, Refused, Slot};
 use crate::metrics as m;
+use crate::protocol::{close, PROTOCOL};
 
 /// Kernel send buffer requested for each accepted socket (`SO_SNDBUF`; Linux
 /// doubles it for its bookkeeping). Linux would otherwise grow it up to
@@ -52,18 +55,14 @@ use crate::metrics as m;
 /// what it costs is memory only while full, never for an idle connection.
 pub const SEND_BUFFER: usize = 64 * 1024;
 
-/// How long a connection from an address that holds its
-/// `--max-connections-per-ip` already may take to send its request: long
-/// enough for a browser to be told (close 4429), short enough that sockets
-/// beyond the limit cannot pile up.
-pub const OVER_LIMIT_GRACE: Duration = Duration::from_secs(1);
-
 /// After `--handshake-timeout` (or shutdown) a connection is asked to close
 /// gracefully: a request in flight may finish within this, then it is cut.
 const FINISH: Duration = Duration::from_secs(1);
 
-/// How long the responder beyond `--max-connections` waits for a request.
-const OVERFLOW_WAIT: Duration = Duration::from_secs(1);
+/// How long a connection without a slot may take to send its request: long
+/// enough for a browser to be told why (close 4429, or 503), short enough
+/// that such sockets cannot pile up.
+const PLAIN_WAIT: Duration = Duration::from_secs(1);
 
 /// Warnings about refused connections, at most one per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -72,8 +71,8 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 pub struct Edge {
     pub admission: Arc<Admission>,
     pub handshake_timeout: Duration,
-    /// Connections answered by the tiny responder at once; beyond it they
-    /// are answered without waiting for their request.
+    /// Connections without a slot that may wait for their request at once
+    /// ([`PLAIN_WAIT`]); beyond it they are answered at once.
     pub overflow: usize,
 }
 
@@ -133,10 +132,11 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
     let connections = TaskTracker::new();
     let overflow = Arc::new(Semaphore::new(edge.overflow));
     let mut spare = Spare::open();
-    let mut warned: Option<Instant> = None;
-    let mut warn = |what: &str, err: Option<&std::io::Error>| {
-        if !warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
-            warned = Some(Instant::now());
+    let mut warned = [None; 3];
+    let mut warn = |which: usize, what: &str, err: Option<&std::io::Error>| {
+        let at: &mut Option<Instant> = &mut warned[which];
+        if !at.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+            *at = Some(Instant::now());
             tracing::warn!(error = err.map(tracing::field::display), open = edge.admission.open(), "{what}");
         }
     };
@@ -146,7 +146,7 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) if out_of_descriptors(&err) => {
-                    warn("out of file descriptors: refusing connections until some close", Some(&err));
+                    warn(0, "out of file descriptors: refusing connections until some close", Some(&err));
                     spare.refuse_one(&listener).await;
                     continue;
                 }
@@ -160,23 +160,32 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
         tune(&stream);
         let slot = match edge.admission.connect(peer.ip()) {
             Ok(slot) => slot,
-            Err(_) => {
-                warn("--max-connections reached: refusing connections with 503", None);
-                metrics::counter!(m::CLIENTS_REJECTED, "reason" => "max_connections").increment(1);
+            Err(refused) => {
+                let turned = match refused {
+                    Refused::Full => {
+                        warn(1, "--max-connections reached: refusing connections with 503", None);
+                        metrics::counter!(m::CLIENTS_REJECTED, "reason" => "max_connections").increment(1);
+                        Turned::Full
+                    }
+                    Refused::PerIp => {
+                        warn(2, "an address holds --max-connections-per-ip: refusing its connections (4429)", None);
+                        metrics::counter!(m::CLIENTS_REJECTED, "reason" => "per_ip").increment(1);
+                        Turned::PerIp(peer.ip().to_canonical())
+                    }
+                };
                 match overflow.clone().try_acquire_owned() {
                     Ok(permit) => {
                         connections.spawn(async move {
-                            answer_plainly(stream, OVERFLOW_WAIT).await;
+                            answer_plainly(stream, turned, PLAIN_WAIT).await;
                             drop(permit);
                         });
                     }
-                    Err(_) => answer_plainly(stream, Duration::ZERO).await,
+                    Err(_) => answer_plainly(stream, turned, Duration::ZERO).await,
                 }
                 continue;
             }
         };
-        let at_its_limit = !slot.counted() && !edge.admission.trusts(peer.ip());
-        let deadline = if at_its_limit { edge.handshake_timeout.min(OVER_LIMIT_GRACE) } else { edge.handshake_timeout };
+        let deadline = edge.handshake_timeout;
         let held = Held::new(slot);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -254,21 +263,32 @@ fn out_of_descriptors(err: &std::io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
-/// Answers a connection the gateway will not serve, without hyper and
-/// without an upgrade: `GET /healthz` gets 200 (liveness: the process is
-/// fine, it is full), anything else 503. Waits at most `wait` for the
-/// request (with none, takes only what has arrived already), then closes.
-async fn answer_plainly(mut stream: TcpStream, wait: Duration) {
-    let mut request = [0u8; 1024];
+/// Why a connection is answered by [`answer_plainly`] instead of served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turned {
+    /// `--max-connections` reached, or out of descriptors: 503.
+    Full,
+    /// This address holds `--max-connections-per-ip`: close 4429 for a
+    /// WebSocket handshake, 429 for anything else.
+    PerIp(IpAddr),
+}
+
+/// Answers a connection the gateway will not serve, without hyper: `GET
+/// /healthz` gets 200 (liveness: the process is fine, it is full); a
+/// WebSocket handshake from an address at its limit gets `101` and close
+/// 4429, as the handshake itself would refuse it; anything else 503 (or 429).
+/// Waits at most `wait` for the request (with none, takes only what has
+/// arrived already), then closes.
+async fn answer_plainly(mut stream: TcpStream, turned: Turned, wait: Duration) {
+    let mut request = vec![0u8; 4096];
     let mut len = 0;
-    let complete = |seen: &[u8]| seen.windows(4).any(|w| w == b"\r\n\r\n");
     if wait.is_zero() {
         if let Ok(n) = stream.try_read(&mut request) {
             len = n;
         }
     } else {
         let _ = tokio::time::timeout(wait, async {
-            while len < request.len() && !complete(&request[..len]) {
+            while len < request.len() && !request[..len].windows(4).any(|w| w == b"\r\n\r\n") {
                 match stream.read(&mut request[len..]).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => len += n,
@@ -277,16 +297,73 @@ async fn answer_plainly(mut stream: TcpStream, wait: Duration) {
         })
         .await;
     }
-    let healthz = request[..len].starts_with(b"GET /healthz ") || request[..len].starts_with(b"GET /healthz?");
-    let answer: &[u8] = if healthz {
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n"
-    } else {
-        b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\n\
-          retry-after: 1\r\nconnection: close\r\n\r\ntoo many connections\n"
-    };
+    let answer = plain_answer(&request[..len], turned);
     // A fresh socket's send buffer takes this at once; if not, the peer loses nothing it asked for.
-    let _ = stream.try_write(answer);
+    let _ = stream.try_write(&answer);
     let _ = stream.shutdown().await;
+    if !wait.is_zero() {
+        // Read what the client still sends (its answering close frame), so
+        // that closing with unread data does not reset the connection and
+        // take the answer with it.
+        let _ = tokio::time::timeout(wait, async { while let Ok(1..) = stream.read(&mut request).await {} }).await;
+    }
+}
+
+/// The bytes [`answer_plainly`] sends for `request` (possibly incomplete).
+fn plain_answer(request: &[u8], turned: Turned) -> Vec<u8> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let complete = matches!(parsed.parse(request), Ok(httparse::Status::Complete(_)));
+    if parsed.method == Some("GET") && parsed.path.is_some_and(|p| p == "/healthz" || p.starts_with("/healthz?")) {
+        return text(200, "OK", "ok\n", "");
+    }
+    let Turned::PerIp(ip) = turned else {
+        return text(503, "Service Unavailable", "too many connections\n", "retry-after: 1\r\n");
+    };
+    let reason = format!("too many connections from {ip}");
+    let mut map = axum::http::HeaderMap::new();
+    for header in parsed.headers.iter() {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(header.name.as_bytes()),
+            axum::http::HeaderValue::from_bytes(header.value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    let key = match (complete, parsed.method) {
+        (true, Some(method)) => axum::http::Method::from_bytes(method.as_bytes())
+            .ok()
+            .and_then(|method| crate::upgrade::check(&method, &map).ok()),
+        _ => None,
+    };
+    let Some(key) = key else {
+        return text(429, "Too Many Requests", &format!("{reason}\n"), "");
+    };
+    // The handshake as `upgrade::Upgrade::accept` answers it, then at once the close frame.
+    let mut answer = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
+         sec-websocket-accept: {}\r\n",
+        tungstenite::handshake::derive_accept_key(key.as_bytes())
+    );
+    if crate::upgrade::offers(&map, PROTOCOL) {
+        answer.push_str(&format!("sec-websocket-protocol: {PROTOCOL}\r\n"));
+    }
+    answer.push_str("\r\n");
+    let mut answer = answer.into_bytes();
+    answer.extend([0x88, 2 + reason.len() as u8]);
+    answer.extend(close::TOO_MANY.to_be_bytes());
+    answer.extend(reason.as_bytes());
+    answer
+}
+
+/// A plain-text HTTP answer that closes the connection.
+fn text(status: u16, phrase: &str, body: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+         {extra}connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// A descriptor kept open for when there are none left: given up to accept
@@ -306,7 +383,7 @@ impl Spare {
         if self.0.take().is_some() {
             if let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::from_millis(10), listener.accept()).await {
                 metrics::counter!(m::CLIENTS_REJECTED, "reason" => "descriptors").increment(1);
-                answer_plainly(stream, Duration::ZERO).await;
+                answer_plainly(stream, Turned::Full, Duration::ZERO).await;
             }
         }
         *self = Spare::open();
@@ -334,8 +411,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_plain_answers() {
+        let answer = |request: &str, turned| String::from_utf8(plain_answer(request.as_bytes(), turned)).unwrap();
+        let ip = Turned::PerIp("10.0.0.1".parse().unwrap());
+        let upgrade = "GET /v1/ws?since=1-0 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                       Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                       Sec-WebSocket-Protocol: realtimenotify.v1\r\n\r\n";
+        for turned in [Turned::Full, ip] {
+            assert!(answer("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", turned).starts_with("HTTP/1.1 200 OK"));
+            assert!(answer("GET /healthz HTTP/1.1\r\nHo", turned).starts_with("HTTP/1.1 200 OK"), "the line is enough");
+        }
+        assert!(answer(upgrade, Turned::Full).starts_with("HTTP/1.1 503 "), "no upgrade beyond --max-connections");
+        assert!(answer("", Turned::Full).starts_with("HTTP/1.1 503 "));
+        assert!(answer("GET /metrics HTTP/1.1\r\n\r\n", ip).starts_with("HTTP/1.1 429 "));
+        assert!(answer(&upgrade.replace("dGhlIHNhbXBsZSBub25jZQ==", "abc"), ip).starts_with("HTTP/1.1 429 "));
+        let refused = plain_answer(upgrade.as_bytes(), ip);
+        let text = String::from_utf8_lossy(&refused);
+        assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+        assert!(text.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{text}");
+        assert!(text.contains("sec-websocket-protocol: realtimenotify.v1\r\n"), "{text}");
+        let frame = &refused[text.find("\r\n\r\n").unwrap() + 4..];
+        let reason = b"too many connections from 10.0.0.1";
+        assert_eq!(frame[..4], [0x88, 2 + reason.len() as u8, 0x11, 0x4d], "a close frame with 4429");
+        assert_eq!(&frame[4..], reason);
+    }
+
     #[tokio::test]
-    async fn the_plain_responder_answers_healthz_and_refuses_the_rest() {
+    async fn the_plain_responder_waits_for_the_request_and_gets_all_of_its_answer_out() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         for (request, want) in [
@@ -345,13 +448,14 @@ mod tests {
         ] {
             let client = tokio::spawn(async move {
                 let mut stream = TcpStream::connect(addr).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await; // the request comes after the accept
                 stream.write_all(request.as_bytes()).await.unwrap();
                 let mut answer = String::new();
                 stream.read_to_string(&mut answer).await.unwrap();
                 answer
             });
             let (stream, _) = listener.accept().await.unwrap();
-            answer_plainly(stream, Duration::from_millis(300)).await;
+            answer_plainly(stream, Turned::Full, Duration::from_millis(300)).await;
             let answer = client.await.unwrap();
             assert!(answer.starts_with(want), "{request:?} → {answer:?}");
             let (head, body) = answer.split_once("\r\n\r\n").unwrap();

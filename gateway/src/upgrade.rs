@@ -58,7 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
 }
 
 /// The handshake's header checks; the client's key when they pass.
-fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, Rejection> {
+pub(crate) fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, Rejection> {
     if method != Method::GET {
         return Err(Rejection(StatusCode::METHOD_NOT_ALLOWED, "a WebSocket handshake is a GET\n"));
     }
@@ -95,7 +95,7 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 }
 
 /// Whether the client offered subprotocol `protocol`.
-fn offers(headers: &HeaderMap, protocol: &str) -> bool {
+pub(crate) fn offers(headers: &HeaderMap, protocol: &str) -> bool {
     list(headers, header::SEC_WEBSOCKET_PROTOCOL).any(|p| p == protocol)
 }
 

@@ -433,7 +433,11 @@ pub async fn refusal(ws: &mut Ws) -> Option<u16> {
             assert_eq!(v["op"], "hello", "an admitted client's first frame is hello: {v}");
             None
         }
-        Some(Ok(Message::Close(Some(frame)))) => Some(frame.code.into()),
+        Some(Ok(Message::Close(Some(frame)))) => {
+            // Answer the close, as a browser does, so the server can let go at once.
+            let _ = tokio::time::timeout(WAIT, ws.next()).await;
+            Some(frame.code.into())
+        }
         other => panic!("a handshake's first frame is hello or a close frame, got {other:?}"),
     }
 }
