@@ -165,10 +165,10 @@ enum Exit {
 enum Lag {
     /// More than `--client-queue` events behind; this many were skipped.
     Queue(u64),
-    /// Its oldest undelivered event was this old, more than `--max-lag`.
+    /// Its oldest undelivered event was this old, more than `--max-lag`
+    /// (found when taking it, or while its write waited for the socket).
     Behind(Duration),
-    /// Its socket did not take a write in time (within what was left of
-    /// `--max-lag` for the oldest event written, or `--write-timeout`).
+    /// Its socket did not take a write within `--write-timeout`.
     Stalled,
 }
 
@@ -417,15 +417,16 @@ impl Client {
             RecvError::Lagged(missed) => Exit::Lagged(Lag::Queue(missed)),
             RecvError::Closed => going_away(),
         })?;
-        let mut until = None;
+        // When the oldest event of the batch arrived, and the deadline it sets.
+        let mut oldest: Option<(std::time::Instant, tokio::time::Instant)> = None;
         for taken in 1..=BATCH {
             match item {
                 Item::Event(envelope) => {
-                    let until = match until {
-                        Some(until) => until,
-                        None => *until.insert(self.lag_deadline(&envelope)?),
+                    let (_, until) = match oldest {
+                        Some(oldest) => oldest,
+                        None => *oldest.insert((envelope.received_at, self.lag_deadline(&envelope)?)),
                     };
-                    self.deliver(&envelope, until).await?;
+                    self.deliver(&envelope, until).await.map_err(|err| self.write_failed(err, oldest))?;
                 }
                 Item::Tick => self.on_tick().await?,
             }
@@ -439,8 +440,20 @@ impl Client {
                 Err(TryRecvError::Closed) => return Err(going_away()),
             };
         }
-        let until = until.unwrap_or_else(|| self.write_deadline());
-        Ok(self.flush(until).await?)
+        let until = oldest.map_or_else(|| self.write_deadline(), |(_, until)| until);
+        self.flush(until).await.map_err(|err| self.write_failed(err, oldest))
+    }
+
+    /// Why a write of a batch whose oldest event arrived at `oldest` failed:
+    /// its socket was stuck until that event was `--max-lag` old, or for
+    /// `--write-timeout`, or it is gone.
+    fn write_failed(&self, err: WriteError, oldest: Option<(std::time::Instant, tokio::time::Instant)>) -> Exit {
+        match (err, oldest) {
+            (WriteError::Stalled, Some((received, _))) if received.elapsed() >= self.shared.limits.max_lag => {
+                Exit::Lagged(Lag::Behind(received.elapsed()))
+            }
+            (err, _) => err.into(),
+        }
     }
 
     /// The deadline for writing `oldest`, the oldest event this client has
