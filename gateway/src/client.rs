@@ -698,3 +698,36 @@ fn read_error(err: tungstenite::Error) -> Exit {
         _ => Exit::Abandon,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(verifier: Option<Arc<Verifier>>) -> Shared {
+        let limits = Limits {
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
+            max_lag: Duration::from_secs(5),
+            messages_per_second: 20,
+        };
+        Shared::new(limits, verifier, None)
+    }
+
+    /// The handshake (`server::admit`) and the messages (`Client::on_text`,
+    /// `Client::on_auth`) ask the same two functions, so they cannot drift.
+    #[test]
+    fn the_token_rules_live_in_one_place() {
+        let addressed = Filter { addressed: true, ..Filter::default() };
+        let refusal = check_filter(&addressed, None).unwrap_err();
+        assert_eq!((refusal.code(), refusal.message()), (4401, "the `addressed` filter needs a token"));
+        assert!(check_filter(&Filter::default(), None).is_ok());
+        let alice = Identity { user_id: 1, name: "Alice".into(), rights: Default::default(), expires: u64::MAX };
+        assert!(check_filter(&addressed, Some(&alice)).is_ok());
+
+        let without = shared(None);
+        let refusal = without.tokens().err().expect("no verifier, no tokens");
+        assert_eq!((refusal.code(), refusal.message()), (4401, "this gateway does not accept tokens"));
+        let verifier = Arc::new(Verifier::new(&["0123456789abcdef0123456789abcdef".into()], "testwiki", 0));
+        assert!(shared(Some(verifier)).tokens().is_ok());
+    }
+}
