@@ -196,6 +196,9 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         connections.spawn(serve(connection, peer, deadline, shutdown.clone()));
     }
+    // Refuse new connections at once (a proxy then tries another instance
+    // straight away) while the open ones finish.
+    drop(listener);
     connections.close();
     connections.wait().await;
 }
