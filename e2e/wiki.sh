@@ -15,6 +15,8 @@
 #       DIR/extra.php, if it exists, is loaded last by LocalSettings.php (per-test settings).
 #   e2e/wiki.sh serve DIR PORT
 #       Serve it with PHP's built-in server in the foreground (the caller backgrounds it).
+#   e2e/wiki.sh jobs DIR
+#       Its job queue, one line per job type (maintenance/showJobs.php --group).
 set -euo pipefail
 
 MW=${MW_INSTALL_PATH:-/usr/share/mediawiki}
@@ -137,10 +139,19 @@ serve() {
 	MW_CONFIG_FILE="$dir/LocalSettings.php" exec php -S "127.0.0.1:$port" -t "$MW"
 }
 
+show_jobs() {
+	[[ $# -eq 1 ]] || usage
+	local dir
+	dir=$(cd "$1" && pwd)
+	[[ -f $dir/LocalSettings.php ]] || die "no wiki in $dir"
+	maint "$dir" showJobs.php --group
+}
+
 cmd=${1:-}
 [[ $# -gt 0 ]] && shift
 case $cmd in
 	create) create "$@" ;;
 	serve) serve "$@" ;;
+	jobs) show_jobs "$@" ;;
 	*) usage ;;
 esac

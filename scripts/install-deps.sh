@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, and nothing when it is all there already:
 #   apt: MediaWiki 1.39, PHP 8.2 (sqlite, redis, intl, mbstring, xml), PHPUnit, redis-server,
-#        Chromium (driven headless by the end-to-end tests), nginx, HAProxy and openssl (deploy test);
+#        Chromium (driven headless by the end-to-end tests), nginx, HAProxy and openssl (deploy test),
+#        prometheus (for promtool: the alert rules in deploy/prometheus are checked and unit-tested);
 #   npm: e2e/node_modules (playwright-core, from e2e/package-lock.json).
 # Rust (cargo) and Node.js (node, npm) must be present already: this script does not install
 # toolchains. apt needs root (or sudo).
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(mediawiki php-cli php-sqlite3 php-redis php-intl php-mbstring php-xml phpunit
-	redis-server chromium nginx haproxy openssl)
+	redis-server chromium nginx haproxy openssl prometheus)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

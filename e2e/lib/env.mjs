@@ -303,3 +303,22 @@ export async function clearNotices(page) {
     });
   });
 }
+
+/**
+ * The wiki's job queue (e2e/wiki.sh jobs): { type: { queued, claimed } } for each type with jobs.
+ */
+export async function wikiJobs(env) {
+  const out = await run('bash', [join(E2E, 'wiki.sh'), 'jobs', env.wikiDir]);
+  const jobs = {};
+  for (const m of out.matchAll(/^(\S+): (\d+) queued; (\d+) claimed/gm)) {
+    jobs[m[1]] = { queued: Number(m[2]), claimed: Number(m[3]) };
+  }
+  return jobs;
+}
+
+/** A page view of the wiki (as an anonymous reader); on a stock wiki each one runs a job after its response. */
+export async function pageView(env, title = 'Main_Page') {
+  const r = await fetch(`${env.wiki}/index.php?title=${encodeURIComponent(title)}`);
+  await r.arrayBuffer();
+  return r.status;
+}

@@ -5,10 +5,14 @@
 
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
+use MediaWiki\Extension\RealTimeNotify\Retry\RetryPolicy;
+use MediaWiki\Extension\RealTimeNotify\Retry\RetryQueue;
 use MediaWiki\Extension\RealTimeNotify\Targeting\AlertRules;
 use MediaWiki\Extension\RealTimeNotify\Targeting\AudienceBuilder;
+use MediaWiki\Extension\RealTimeNotify\Targeting\DbRightHolderLookup;
 use MediaWiki\Extension\RealTimeNotify\Targeting\DbWatcherLookup;
 use MediaWiki\Extension\RealTimeNotify\Targeting\Targeting;
+use MediaWiki\Extension\RealTimeNotify\Targeting\Visibility;
 use MediaWiki\Extension\RealTimeNotify\Targeting\WatcherLookup;
 use MediaWiki\Extension\RealTimeNotify\TitlePageLinker;
 use MediaWiki\Extension\RealTimeNotify\TokenIssuer;
@@ -38,7 +42,17 @@ return [
 			static function ( callable $callback ) {
 				// After the response: publishing never slows down or fails a save.
 				DeferredUpdates::addCallableUpdate( $callback, DeferredUpdates::POSTSEND );
-			}
+			},
+			$services->get( 'RealTimeNotify.RetryQueue' )
+		);
+	},
+
+	'RealTimeNotify.RetryQueue' => static function ( MediaWikiServices $services ): RetryQueue {
+		return new RetryQueue(
+			$services->get( 'RealTimeNotify.Transport' ),
+			$services->getJobQueueGroup(),
+			RetryPolicy::fromConfig( $services->getMainConfig() ),
+			LoggerFactory::getInstance( 'realtimenotify' )
 		);
 	},
 
@@ -56,7 +70,11 @@ return [
 			$watchers,
 			$services->getUserFactory(),
 			$services->getRestrictionStore(),
-			LoggerFactory::getInstance( 'realtimenotify' )
+			LoggerFactory::getInstance( 'realtimenotify' ),
+			null,
+			(int)$config->get( 'RealTimeNotifyMaxEventBytes' ),
+			$services->get( 'RealTimeNotify.Visibility' ),
+			(int)$config->get( 'RealTimeNotifyMaxWatchers' )
 		);
 	},
 
@@ -123,6 +141,20 @@ return [
 				);
 				return new NullTransport();
 		}
+	},
+
+	'RealTimeNotify.Visibility' => static function ( MediaWikiServices $services ): Visibility {
+		$config = $services->getMainConfig();
+		return new Visibility(
+			$services->getPermissionManager(),
+			$services->getUserFactory(),
+			new DbRightHolderLookup(
+				$services->getDBLoadBalancer(),
+				$services->getGroupPermissionsLookup(),
+				$services->getUserGroupManager()->listAllImplicitGroups()
+			),
+			(bool)$config->get( 'RealTimeNotifyAddressReaders' )
+		);
 	},
 
 	'RealTimeNotify.WatcherLookup' => static function ( MediaWikiServices $services ): WatcherLookup {

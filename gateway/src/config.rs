@@ -13,6 +13,11 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
+/// Shortest accepted `--ingest-secret` (see `contract/limits.json`).
+pub const MIN_INGEST_SECRET: usize = 16;
+/// Shortest accepted token secret; the wiki refuses shorter ones too (see `contract/limits.json`).
+pub const MIN_TOKEN_SECRET: usize = 32;
+
 /// Where events come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -23,6 +28,17 @@ pub enum SourceKind {
     RedisStream,
     /// Only `POST /v1/events` (small wikis without Redis).
     Http,
+}
+
+impl SourceKind {
+    /// The `source` label of `rtn_events_received_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceKind::Redis => "redis",
+            SourceKind::RedisStream => "redis-stream",
+            SourceKind::Http => "http",
+        }
+    }
 }
 
 /// Who may connect.
@@ -241,7 +257,7 @@ impl TryFrom<Options> for Settings {
             channel: o.channel.unwrap_or_else(|| "mediawiki:notifications".into()),
             stream_key: o.stream_key.unwrap_or_else(|| "mediawiki:events".into()),
             ingest_secret: o.ingest_secret.filter(|s| !s.is_empty()),
-            max_event_bytes: o.max_event_bytes.unwrap_or(16 * 1024),
+            max_event_bytes: o.max_event_bytes.unwrap_or(crate::event::DEFAULT_MAX_EVENT_BYTES),
             client_queue: o.client_queue.unwrap_or(1024),
             replay_window: o.replay_window.unwrap_or(10_000),
             ping_interval: secs(o.ping_interval, 20),
@@ -268,8 +284,8 @@ impl TryFrom<Options> for Settings {
         if s.source == SourceKind::Http && s.ingest_secret.is_none() {
             bail!("--source http needs --ingest-secret (or RTN_INGEST_SECRET): without it nobody could publish");
         }
-        if s.ingest_secret.as_ref().is_some_and(|k| k.len() < 16) {
-            bail!("--ingest-secret must be at least 16 characters");
+        if s.ingest_secret.as_ref().is_some_and(|k| k.len() < MIN_INGEST_SECRET) {
+            bail!("--ingest-secret must be at least {MIN_INGEST_SECRET} characters");
         }
         if s.auth_mode == AuthMode::Private && s.token_secrets.is_empty() {
             bail!("--auth-mode private needs --token-secrets (or RTN_TOKEN_SECRETS): without it nobody could connect");
@@ -277,8 +293,8 @@ impl TryFrom<Options> for Settings {
         if !s.token_secrets.is_empty() && s.wiki_id.is_none() {
             bail!("--token-secrets needs --wiki-id: tokens are checked against the wiki they were minted for");
         }
-        if s.token_secrets.iter().any(|k| k.len() < 32) {
-            bail!("each token secret must be at least 32 characters");
+        if s.token_secrets.iter().any(|k| k.len() < MIN_TOKEN_SECRET) {
+            bail!("each token secret must be at least {MIN_TOKEN_SECRET} characters");
         }
         if s.idle_timeout <= s.ping_interval {
             bail!("--idle-timeout ({:?}) must be longer than --ping-interval ({:?})", s.idle_timeout, s.ping_interval);

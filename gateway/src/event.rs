@@ -17,16 +17,22 @@ use tungstenite::Utf8Bytes;
 /// The only schema version this gateway speaks.
 pub const SCHEMA_VERSION: u32 = 1;
 
-const MAX_TITLE_BYTES: usize = 512;
-const MAX_USER_BYTES: usize = 255;
-const MAX_SUMMARY_CHARS: usize = 1000;
-const MAX_WIKI_BYTES: usize = 64;
-const MAX_URL_BYTES: usize = 2048;
-const MAX_REASONS: usize = 8;
+// Field limits. `contract/limits.json` is where they are decided, for the
+// wiki and the browser as well; `tests/contract.rs` keeps these equal to it.
+pub const MAX_TITLE_BYTES: usize = 512;
+pub const MAX_USER_BYTES: usize = 255;
+pub const MAX_SUMMARY_CHARS: usize = 1000;
+pub const MAX_WIKI_BYTES: usize = 64;
+pub const MAX_URL_BYTES: usize = 2048;
+pub const MAX_REASONS: usize = 8;
+pub const MAX_AUDIENCE_RIGHTS: usize = 16;
+pub const MAX_RIGHT_BYTES: usize = 64;
+/// The default `--max-event-bytes`; the wiki's `$wgRealTimeNotifyMaxEventBytes` must match it.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024;
 
 /// A reason code: what the browser looks up in its messages, so a strict
 /// alphabet keeps anything else out.
-fn is_code(s: &str) -> bool {
+pub fn is_code(s: &str) -> bool {
     (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
@@ -160,7 +166,9 @@ impl Event {
             check_len("target_title", target, 1, MAX_TITLE_BYTES)?;
         }
         if let Some(audience) = &self.audience {
-            if audience.rights.len() > 16 || audience.rights.iter().any(|r| r.is_empty() || r.len() > 64) {
+            if audience.rights.len() > MAX_AUDIENCE_RIGHTS
+                || audience.rights.iter().any(|r| r.is_empty() || r.len() > MAX_RIGHT_BYTES)
+            {
                 return Err(field("audience", "lists too many or malformed rights"));
             }
         }

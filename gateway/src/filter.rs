@@ -11,6 +11,8 @@ use crate::event::{Event, EventType};
 
 /// Most titles one filter may list: bounds the memory a client can make us hold.
 pub const MAX_TITLES: usize = 500;
+/// Most namespaces one filter may list.
+pub const MAX_NAMESPACES: usize = 64;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,8 +40,8 @@ impl Filter {
         if self.titles.as_ref().is_some_and(|t| t.len() > MAX_TITLES) {
             return Err(format!("a filter may list at most {MAX_TITLES} titles"));
         }
-        if self.namespaces.as_ref().is_some_and(|n| n.len() > 64) {
-            return Err("a filter may list at most 64 namespaces".into());
+        if self.namespaces.as_ref().is_some_and(|n| n.len() > MAX_NAMESPACES) {
+            return Err(format!("a filter may list at most {MAX_NAMESPACES} namespaces"));
         }
         Ok(())
     }

@@ -13,7 +13,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -63,7 +62,7 @@ struct AppState {
     admission: Arc<Admission>,
     websocket: WebSocketConfig,
     ingest_secret: Option<Arc<str>>,
-    metrics: Option<PrometheusHandle>,
+    metrics: Option<crate::metrics::Exporter>,
     shutdown: CancellationToken,
     clients: TaskTracker,
 }
@@ -71,7 +70,7 @@ struct AppState {
 /// Serves until `shutdown` fires, then closes every client with 1001 and
 /// returns once they are gone or `shutdown_grace` has passed.
 pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let metrics = crate::metrics::install();
+    let metrics = crate::metrics::install(settings.source.label());
     // Sources without history cannot vouch for anything before now; the
     // stream source sets its own floor from what Redis still keeps.
     let floor = match settings.source {

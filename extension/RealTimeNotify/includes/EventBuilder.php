@@ -13,7 +13,7 @@ use Wikimedia\Timestamp\ConvertibleTimestamp;
  * Builds change events (docs/events.md, schema version 1) from what MediaWiki's hooks hand over.
  *
  * No services, no globals, no database: everything it needs is passed in, so it can be
- * unit-tested without a wiki. Privacy rules live here:
+ * unit-tested without a wiki. Each event gets a fresh `uuid`. Privacy rules live here:
  *  - only what the public may see of a revision is used (RevisionRecord::FOR_PUBLIC), so a
  *    revision-deleted comment becomes "" and a hidden user becomes HIDDEN_USER;
  *  - user_name is the on-wiki name (an IP only for logged-out edits, as on-wiki);
@@ -23,8 +23,14 @@ class EventBuilder {
 
 	public const SCHEMA = 1;
 
-	/** Upper bound from docs/events.md for `summary`, in characters. */
+	/** Upper bound for `summary`, in characters (contract/limits.json). */
 	public const SUMMARY_HARD_LIMIT = 1000;
+
+	/** Longest `wiki` the gateway accepts, in bytes (contract/limits.json). */
+	public const WIKI_MAX_BYTES = 64;
+
+	/** Longest `url` the gateway accepts, in bytes (contract/limits.json). */
+	public const URL_MAX_BYTES = 2048;
 
 	/** Shown instead of a user name hidden by revision deletion (core's rev-deleted-user text). */
 	public const HIDDEN_USER = '(username removed)';
@@ -37,17 +43,26 @@ class EventBuilder {
 	private $maxSummaryLength;
 	/** @var PageLinker */
 	private $linker;
+	/** @var callable(): string */
+	private $newUuid;
 
 	/**
-	 * @param string $wikiId Goes into `wiki` (omitted when longer than 64 bytes, which the
+	 * @param string $wikiId Goes into `wiki` (omitted when longer than WIKI_MAX_BYTES, which the
 	 *   gateway would reject)
 	 * @param int $maxSummaryLength In characters; clamped to 1..SUMMARY_HARD_LIMIT
 	 * @param PageLinker $linker
+	 * @param callable|null $newUuid Returns the `uuid` of each new event (tests); default Uuid::v4()
 	 */
-	public function __construct( string $wikiId, int $maxSummaryLength, PageLinker $linker ) {
+	public function __construct(
+		string $wikiId,
+		int $maxSummaryLength,
+		PageLinker $linker,
+		?callable $newUuid = null
+	) {
 		$this->wikiId = $wikiId;
 		$this->maxSummaryLength = max( 1, min( self::SUMMARY_HARD_LIMIT, $maxSummaryLength ) );
 		$this->linker = $linker;
+		$this->newUuid = $newUuid ?? [ Uuid::class, 'v4' ];
 	}
 
 	/**
@@ -261,13 +276,16 @@ class EventBuilder {
 	 */
 	private function assemble( array $fields ): array {
 		$event = [ 'schema' => self::SCHEMA ] + array_slice( $fields, 0, 5, true );
-		if ( $this->wikiId !== '' && strlen( $this->wikiId ) <= 64 ) {
+		if ( $this->wikiId !== '' && strlen( $this->wikiId ) <= self::WIKI_MAX_BYTES ) {
 			$event['wiki'] = $this->wikiId;
 		}
 		$event += $fields;
-		if ( isset( $event['url'] ) && strlen( $event['url'] ) > 2048 ) {
+		if ( isset( $event['url'] ) && strlen( $event['url'] ) > self::URL_MAX_BYTES ) {
 			unset( $event['url'] );
 		}
+		// uuid (decision C): one per event, made here (in the deferred update, never during the
+		// save) and kept in the JSON, so every retry of the publish carries the same one.
+		$event['uuid'] = ( $this->newUuid )();
 		return array_filter( $event, static function ( $value ) {
 			return $value !== null;
 		} );

@@ -2,6 +2,8 @@
 
 namespace MediaWiki\Extension\RealTimeNotify;
 
+use MediaWiki\Extension\RealTimeNotify\Retry\RetryQueue;
+use MediaWiki\Extension\RealTimeNotify\Transport\RejectedEvent;
 use MediaWiki\Extension\RealTimeNotify\Transport\Transport;
 use Psr\Log\LoggerInterface;
 use Throwable;
@@ -11,7 +13,9 @@ use Throwable;
  *
  * publish() only schedules work (a POSTSEND deferred update in production); building,
  * encoding and sending happen later, each inside a catch of \Throwable, so nothing here
- * can fail or slow down an edit. Failures are logged to the 'realtimenotify' channel.
+ * can fail or slow down an edit. Failures are logged to the 'realtimenotify' channel, and an
+ * event the transport could not deliver is handed to the RetryQueue (a job), still after the
+ * response: the save never waits for more than the one try.
  */
 class EventPublisher {
 
@@ -21,17 +25,27 @@ class EventPublisher {
 	private $logger;
 	/** @var callable(callable): void */
 	private $defer;
+	/** @var RetryQueue|null */
+	private $retries;
 
 	/**
 	 * @param Transport $transport
 	 * @param LoggerInterface $logger
 	 * @param callable $defer Schedules a callable to run later; production passes
 	 *   DeferredUpdates::addCallableUpdate( ..., POSTSEND ), tests run it at once
+	 * @param RetryQueue|null $retries Takes the events the transport failed to deliver (null:
+	 *   they are only logged)
 	 */
-	public function __construct( Transport $transport, LoggerInterface $logger, callable $defer ) {
+	public function __construct(
+		Transport $transport,
+		LoggerInterface $logger,
+		callable $defer,
+		?RetryQueue $retries = null
+	) {
 		$this->transport = $transport;
 		$this->logger = $logger;
 		$this->defer = $defer;
+		$this->retries = $retries;
 	}
 
 	/**
@@ -102,6 +116,7 @@ class EventPublisher {
 	 */
 	public function publishNow( callable $buildEvent, string $what ): bool {
 		$event = null;
+		$json = null;
 		try {
 			$event = $buildEvent();
 			if ( $event === null ) {
@@ -130,6 +145,11 @@ class EventPublisher {
 					'exception' => $e,
 				]
 			);
+			// Built and encoded, but not delivered: the broker may take it later. (An event
+			// that could not be built or encoded, or that the broker refused, never will.)
+			if ( $json !== null && $this->retries && !( $e instanceof RejectedEvent ) ) {
+				$this->retries->enqueue( $json, $what );
+			}
 			return false;
 		}
 	}

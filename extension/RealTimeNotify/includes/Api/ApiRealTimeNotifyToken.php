@@ -9,7 +9,7 @@ use MediaWiki\Extension\RealTimeNotify\TokenIssuer;
  * action=realtimenotifytoken: mint a short-lived connection token for the gateway.
  *
  * POST only, with a CSRF token, so that a third-party page cannot obtain a token for a
- * logged-in visitor. Response: { "realtimenotifytoken": { "token": "<JWT>", "expires": <unix> } }
+ * logged-in visitor; for registered users who hold `read` only. Response: { "realtimenotifytoken": { "token": "<JWT>", "expires": <unix> } }
  */
 class ApiRealTimeNotifyToken extends ApiBase {
 
@@ -41,6 +41,10 @@ class ApiRealTimeNotifyToken extends ApiBase {
 		if ( !$user->isRegistered() || !$user->isNamed() ) {
 			$this->dieWithError( 'apierror-mustbeloggedin-generic', 'notloggedin' );
 		}
+		// Only readers get a token. ApiMain already refuses non-readers on a wiki that
+		// anonymous users may not read; saying it here keeps the promise Targeting relies on
+		// (every holder of the alert right the gateway knows may read) on every wiki.
+		$this->checkUserRightsAny( 'read' );
 		$authority = $this->getAuthority();
 		$rights = array_values( array_filter( $this->tokenIssuer->getRights(), static function ( $right ) use ( $authority ) {
 			return $authority->isAllowed( $right );

@@ -72,13 +72,14 @@ class ChangeHooks implements
 	 * @param array|null $event
 	 * @param mixed $page LinkTarget or PageReference
 	 * @param UserIdentity|null $performer
+	 * @param array $alsoNamed Other pages the event names (a move: the new title)
 	 * @return array|null The event with its audience (null: do not publish)
 	 */
-	private function target( ?array $event, $page, ?UserIdentity $performer ): ?array {
+	private function target( ?array $event, $page, ?UserIdentity $performer, array $alsoNamed = [] ): ?array {
 		if ( $event === null || !$this->targeting ) {
 			return $event;
 		}
-		return $this->targeting->withAudience( $event, $page, $performer );
+		return $this->targeting->withAudience( $event, $page, $performer, $alsoNamed );
 	}
 
 	/**
@@ -142,7 +143,8 @@ class ChangeHooks implements
 	 */
 	public function onPageMoveComplete( $old, $new, $user, $pageid, $redirid, $reason, $revision ) {
 		$this->publisher->publish( function () use ( $old, $new, $user, $pageid, $reason, $revision ) {
-			// Addressed to the watchers of the old title (core copies them to the new one).
+			// Addressed to the watchers of the old title (core copies them to the new one); as
+			// visible as the less visible of the two titles.
 			return $this->target( $this->eventBuilder->newMoveEvent(
 				$old,
 				$new,
@@ -151,7 +153,7 @@ class ChangeHooks implements
 				$revision,
 				(string)$reason,
 				$this->permissionManager->userHasRight( $user, 'bot' )
-			), $old, $user );
+			), $old, $user, [ $new ] );
 		}, 'PageMoveComplete' );
 	}
 

@@ -23,8 +23,18 @@ class AlertRules {
 	public const BLANKING = 'blanking';
 	public const LARGE_REMOVAL = 'large_removal';
 
-	/** Most reasons an event may carry (the gateway refuses more). */
+	/** Most reasons an event may carry (the gateway refuses more; contract/limits.json). */
 	public const MAX_REASONS = 8;
+
+	/** What a reason code may look like (contract/limits.json). */
+	public const CODE_PATTERN = '/^[a-z0-9_]{1,32}$/';
+
+	/** Every code these rules produce (contract/names.json, alert_reasons). */
+	public const REASONS = [
+		self::BLANKING, self::LARGE_REMOVAL,
+		self::ANON . '_protected', self::NEW_USER . '_protected',
+		self::ANON . '_watched', self::NEW_USER . '_watched',
+	];
 
 	/** Performer kinds: prefixes of the *_protected and *_watched codes. */
 	public const ANON = 'anon';
@@ -181,7 +191,7 @@ class AlertRules {
 	 */
 	public static function normalizeReasons( array $reasons ): array {
 		$valid = array_filter( array_map( 'strval', $reasons ), static function ( $r ) {
-			return (bool)preg_match( '/^[a-z0-9_]{1,32}$/', $r );
+			return (bool)preg_match( self::CODE_PATTERN, $r );
 		} );
 		return array_slice( array_values( array_unique( $valid ) ), 0, self::MAX_REASONS );
 	}

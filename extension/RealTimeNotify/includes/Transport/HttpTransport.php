@@ -7,8 +7,14 @@ use RuntimeException;
 /**
  * POSTs each event as JSON to the gateway's ingest endpoint (POST /v1/events),
  * with "Authorization: Bearer <secret>", using core's HttpRequestFactory.
+ *
+ * 400 and 413 (the gateway refuses the event itself: malformed, too large) throw RejectedEvent,
+ * which is not retried; any other failure (unreachable, 401, 5xx, timeout) may be.
  */
 class HttpTransport implements Transport {
+
+	/** Answers that refuse the event itself (docs/events.md, Transport). */
+	private const REFUSED = [ 400, 413 ];
 
 	/** @var \MediaWiki\Http\HttpRequestFactory */
 	private $httpRequestFactory;
@@ -70,7 +76,11 @@ class HttpTransport implements Transport {
 		$code = (int)$request->getStatus();
 		if ( !$status->isOK() || $code < 200 || $code >= 300 ) {
 			$body = substr( (string)$request->getContent(), 0, 200 );
-			throw new RuntimeException( "POST {$this->url} failed: HTTP $code $body" );
+			$message = "POST {$this->url} failed: HTTP $code $body";
+			if ( in_array( $code, self::REFUSED, true ) ) {
+				throw new RejectedEvent( $message );
+			}
+			throw new RuntimeException( $message );
 		}
 		return "POST {$this->url} (HTTP $code)";
 	}

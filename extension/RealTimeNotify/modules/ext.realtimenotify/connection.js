@@ -16,6 +16,9 @@
  */
 'use strict';
 
+// The gateway's subprotocol, and the prefix of the one that carries a token (contract/names.json).
+var PROTOCOL = 'realtimenotify.v1';
+var TOKEN_PROTOCOL_PREFIX = 'realtimenotify.token.';
 var BASE_DELAY = 1000;
 var MAX_DELAY = 30000;
 // A connection that lived this long is "stable": the next failure starts the backoff afresh.
@@ -161,7 +164,7 @@ Connection.prototype.open = function ( token ) {
 		// Only offer subprotocols with a token: a browser fails a handshake whose server does
 		// not pick one of the offered subprotocols.
 		ws = token ?
-			new WebSocket( url, [ 'realtimenotify.v1', 'realtimenotify.token.' + token.token ] ) :
+			new WebSocket( url, [ PROTOCOL, TOKEN_PROTOCOL_PREFIX + token.token ] ) :
 			new WebSocket( url );
 	} catch ( e ) {
 		// A malformed URL in the configuration: retrying slowly is all we can do.
@@ -264,6 +267,8 @@ Connection.prototype.retry = function () {
 };
 
 module.exports = {
+	PROTOCOL: PROTOCOL,
+	TOKEN_PROTOCOL_PREFIX: TOKEN_PROTOCOL_PREFIX,
 	Connection: Connection,
 	isNewer: isNewer,
 	previousId: previousId

@@ -19,10 +19,11 @@ var BURST_MAX_AGE = 10000;
 var BURST_REDRAW = 200;
 var BURST_LIST = 5;
 var TYPES = [ 'edit', 'create', 'delete', 'move', 'upload' ];
-// Reason codes this version has a headline for (others get a generic one).
+// Reason codes this version has a headline for (others get a generic one); contract/names.json.
 var REASONS = [ 'blanking', 'large_removal', 'anon_protected', 'new_user_protected',
 	'anon_watched', 'new_user_watched' ];
 var MAX_REASONS = 8;
+var REASON_CODE = /^[a-z0-9_]{1,32}$/;
 
 function isHttpUrl( url ) {
 	return typeof url === 'string' && /^https?:\/\//i.test( url );
@@ -188,7 +189,7 @@ Notices.prototype.alert = function ( event ) {
  * @return {string|null}
  */
 function reasonText( code ) {
-	if ( typeof code !== 'string' || !/^[a-z0-9_]{1,32}$/.test( code ) ) {
+	if ( typeof code !== 'string' || !REASON_CODE.test( code ) ) {
 		return null;
 	}
 	if ( REASONS.indexOf( code ) === -1 ) {
@@ -272,5 +273,11 @@ Notices.prototype.lost = function () {
 		classes: [ 'ext-realtimenotify-notice', 'ext-realtimenotify-lost' ]
 	} );
 };
+
+// For the contract test (tests/node/): what this file knows of the event schema.
+Notices.TYPES = TYPES;
+Notices.REASONS = REASONS;
+Notices.MAX_REASONS = MAX_REASONS;
+Notices.REASON_CODE = REASON_CODE;
 
 module.exports = Notices;

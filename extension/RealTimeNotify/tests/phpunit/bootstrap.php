@@ -2,7 +2,8 @@
 /**
  * Bootstrap for the extension's unit tests, for installations without MediaWiki's own
  * PHPUnit bootstrap (Debian's mediawiki package ships no tests/). It loads only MediaWiki's
- * class autoloader and constants: the classes under test need no services, config or database.
+ * class autoloader, constants and global functions (a Job's constructor calls one): the classes
+ * under test need no services, config or database.
  *
  * MW_INSTALL_PATH selects the MediaWiki core to load classes from (default /usr/share/mediawiki).
  */
@@ -21,6 +22,7 @@ if ( !defined( 'MEDIAWIKI' ) ) {
 
 require_once "$mwPath/includes/AutoLoader.php";
 require_once "$mwPath/includes/Defines.php";
+require_once "$mwPath/includes/GlobalFunctions.php";
 
 // The extension's own classes (what extension.json's AutoloadNamespaces does in a wiki).
 spl_autoload_register( static function ( string $class ) {

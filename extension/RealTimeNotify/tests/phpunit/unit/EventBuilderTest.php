@@ -5,6 +5,7 @@ namespace MediaWiki\Extension\RealTimeNotify\Tests\Unit;
 use CommentStoreComment;
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
+use MediaWiki\Extension\RealTimeNotify\Uuid;
 use MediaWiki\Extension\RealTimeNotify\Tests\Support\FakePageLinker;
 use MediaWiki\Page\PageIdentityValue;
 use MediaWiki\Revision\MutableRevisionRecord;
@@ -19,8 +20,12 @@ use TitleValue;
  */
 class EventBuilderTest extends TestCase {
 
+	private const UUID = '00000000-0000-4000-8000-000000000001';
+
 	private function builder( int $maxSummary = 500, string $wiki = 'testwiki' ): EventBuilder {
-		return new EventBuilder( $wiki, $maxSummary, new FakePageLinker() );
+		return new EventBuilder( $wiki, $maxSummary, new FakePageLinker(), static function () {
+			return self::UUID;
+		} );
 	}
 
 	/**
@@ -72,6 +77,7 @@ class EventBuilderTest extends TestCase {
 			'minor' => true,
 			'size_delta' => -3,
 			'url' => 'http://wiki.test/index.php?title=Main_Page&diff=42&oldid=41',
+			'uuid' => self::UUID,
 		], $event );
 	}
 
@@ -253,6 +259,7 @@ class EventBuilderTest extends TestCase {
 			'page_id' => 17,
 			'bot' => false,
 			'url' => 'http://wiki.test/index.php?title=Talk:Old_Talk',
+			'uuid' => self::UUID,
 		], $event );
 	}
 
@@ -278,7 +285,7 @@ class EventBuilderTest extends TestCase {
 		$this->assertSame( 50, $event['rev_id'] );
 		$this->assertTrue( $event['bot'] );
 		$this->assertSame( 'http://wiki.test/index.php?title=Project:New_Name', $event['url'] );
-		$this->assertSame( 'target_title', array_key_last( $event ) );
+		$this->assertSame( [ 'target_title', 'uuid' ], array_slice( array_keys( $event ), -2 ) );
 	}
 
 	public function testUploadEvent() {
@@ -302,6 +309,7 @@ class EventBuilderTest extends TestCase {
 			'page_id' => 12,
 			'bot' => false,
 			'url' => 'http://wiki.test/index.php?title=File:Cat.png',
+			'uuid' => self::UUID,
 		], $event );
 	}
 
@@ -340,5 +348,21 @@ class EventBuilderTest extends TestCase {
 			$this->assertIsInt( $event['namespace'] );
 			$this->assertLessThan( 16384, strlen( EventPublisher::encode( $event ) ) );
 		}
+	}
+
+	public function testEveryEventGetsItsOwnRandomUuid() {
+		$b = new EventBuilder( 'testwiki', 500, new FakePageLinker() );
+		$uuids = [];
+		for ( $i = 0; $i < 50; $i++ ) {
+			$event = $b->newDeleteEvent( new TitleValue( 0, 'X' ), new UserIdentityValue( 1, 'A' ), '', 3,
+				'20260101000000', false );
+			$this->assertMatchesRegularExpression( Uuid::PATTERN, $event['uuid'] );
+			// Version 4, RFC 4122 variant.
+			$this->assertSame( '4', $event['uuid'][14] );
+			$this->assertContains( $event['uuid'][19], [ '8', '9', 'a', 'b' ] );
+			$this->assertSame( 'uuid', array_key_last( $event ), 'a new field goes last (decision C)' );
+			$uuids[] = $event['uuid'];
+		}
+		$this->assertCount( 50, array_unique( $uuids ), 'a new uuid for every event' );
 	}
 }

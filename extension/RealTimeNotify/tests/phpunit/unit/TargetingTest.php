@@ -55,7 +55,9 @@ class TargetingTest extends TestCase {
 		];
 	}
 
-	private function targeting( array $rules = [], bool $public = true, int $maxWatchers = 1000 ): Targeting {
+	private function targeting(
+		array $rules = [], bool $public = true, int $maxWatchers = 1000, int $maxBytes = Targeting::MAX_EVENT_BYTES
+	): Targeting {
 		$users = $this->createMock( UserIdentityLookup::class );
 		$users->method( 'getUserIdentityByName' )->willReturn( null );
 		$factory = $this->createMock( UserFactory::class );
@@ -90,7 +92,8 @@ class TargetingTest extends TestCase {
 			$this->logger,
 			static function () {
 				return self::NOW;
-			}
+			},
+			$maxBytes
 		);
 	}
 
@@ -170,6 +173,28 @@ class TargetingTest extends TestCase {
 		$this->assertGreaterThan( Targeting::MAX_EVENT_BYTES - 20, $length, 'cut no more than needed' );
 		$this->assertSame( 1000000, $event['audience']['users'][0] );
 		$this->assertStringContainsString( 'cut from 3000 to', $this->logger->messages( 'warning' )[0] );
+	}
+
+	public function testALoweredGatewayLimitIsHonoured() {
+		// An operator who runs the gateway with --max-event-bytes 1024 sets the same here:
+		// the event is fitted (watchers first, then the summary) instead of silently dropped.
+		$this->watchers->watchers['0:Main_Page'] = range( 1000000, 1000199 );
+		$event = self::event();
+		$event['summary'] = str_repeat( 'ü', 800 );
+		$event = $this->targeting( [], true, 1000, 1024 )->withAudience( $event, new TitleValue( 0, 'Main_Page' ), null );
+		$this->assertLessThanOrEqual( 1024, strlen( EventPublisher::encode( $event ) ) );
+		$this->assertSame( 1000000, $event['audience']['users'][0], 'the first addressee stays' );
+		$this->assertStringEndsWith( '…', $event['summary'] );
+		$this->assertGreaterThan( 100, mb_strlen( $event['summary'] ), 'cut no more than needed' );
+		$this->assertSame( [], $this->logger->messages( 'error' ) );
+	}
+
+	public function testAnEventThatCannotFitIsLoggedAsAnError() {
+		$event = self::event();
+		$event['page_title'] = str_repeat( 'T', 400 );
+		$fitted = $this->targeting( [], true, 1000, 256 )->withAudience( $event, new TitleValue( 0, 'Main_Page' ), null );
+		$this->assertSame( '', $fitted['summary'] );
+		$this->assertStringContainsString( 'larger than the gateway accepts (256 bytes)', $this->logger->messages( 'error' )[0] );
 	}
 
 	public function testBlankingAlert() {
