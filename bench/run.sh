@@ -10,18 +10,21 @@
 #
 # Scenarios: throughput (burst through Redis pub/sub), throughput-stream (the same burst XADDed to
 # the Redis Stream of `--source redis-stream`; gateway only: the node peer has no stream source),
-# latency (fixed rate), idle (memory per connection). The report ends with a markdown summary.
+# latency (fixed rate), idle (memory per connection), backfill (gateway only: resuming clients
+# that never read, over a prefilled stream: the gateway's RSS growth, peak). The report ends with
+# a markdown summary.
 #
 # Options:
 #   --quick                small sizes, one repetition
 #   --reps N               repetitions of every scenario (default: throughput 3, latency 3, idle 2)
-#   --scenarios "A B"      subset of: throughput throughput-stream latency idle
+#   --scenarios "A B"      subset of: throughput throughput-stream latency idle backfill
 #   --candidate gateway|node   the server compared with the node peer (default gateway)
 #   --gateway-args "..."   extra `realtimenotify serve` arguments for every scenario
 #   --no-build             use the existing target/release binaries
 #   --out DIR              where to keep logs and JSON results (default target/rtn-bench/<time>)
 #
 # Environment knobs: THROUGHPUT_CLIENTS/EVENTS, LATENCY_CLIENTS/RATE/SECS, IDLE_CLIENTS,
+# BACKFILL_CLIENTS/ENTRIES/HOLD,
 # NODE_PEER_DIR (default /work/shared/peers/node-seed).
 #
 # Everything started here (redis-server, the servers) is killed on exit.
@@ -34,7 +37,7 @@ STREAM_KEY=mediawiki:events
 
 QUICK=0
 REPS=""
-SCENARIOS="throughput throughput-stream latency idle"
+SCENARIOS="throughput throughput-stream latency idle backfill"
 CANDIDATE=gateway
 GATEWAY_ARGS=""
 BUILD=1
@@ -106,12 +109,14 @@ if (( QUICK )); then
   TP_CLIENTS=${THROUGHPUT_CLIENTS:-200}; TP_EVENTS=${THROUGHPUT_EVENTS:-300}
   LAT_CLIENTS=${LATENCY_CLIENTS:-50}; LAT_RATE=${LATENCY_RATE:-200}; LAT_SECS=${LATENCY_SECS:-2}
   IDLE_WANT=${IDLE_CLIENTS:-2000}
-  REPS_TP=${REPS:-1}; REPS_LAT=${REPS:-1}; REPS_IDLE=${REPS:-1}
+  BF_CLIENTS=${BACKFILL_CLIENTS:-50}; BF_ENTRIES=${BACKFILL_ENTRIES:-10000}; BF_HOLD=${BACKFILL_HOLD:-10}
+  REPS_TP=${REPS:-1}; REPS_LAT=${REPS:-1}; REPS_IDLE=${REPS:-1}; REPS_BF=${REPS:-1}
 else
   TP_CLIENTS=${THROUGHPUT_CLIENTS:-1000}; TP_EVENTS=${THROUGHPUT_EVENTS:-2000}
   LAT_CLIENTS=${LATENCY_CLIENTS:-100}; LAT_RATE=${LATENCY_RATE:-200}; LAT_SECS=${LATENCY_SECS:-10}
   IDLE_WANT=${IDLE_CLIENTS:-20000}
-  REPS_TP=${REPS:-3}; REPS_LAT=${REPS:-3}; REPS_IDLE=${REPS:-2}
+  BF_CLIENTS=${BACKFILL_CLIENTS:-200}; BF_ENTRIES=${BACKFILL_ENTRIES:-50000}; BF_HOLD=${BACKFILL_HOLD:-40}
+  REPS_TP=${REPS:-3}; REPS_LAT=${REPS:-3}; REPS_IDLE=${REPS:-2}; REPS_BF=${REPS:-1}
 fi
 # Both the server and rtn-bench hold one fd per connection plus a few of their own.
 IDLE_CLIENTS=$IDLE_WANT
@@ -304,6 +309,20 @@ for scen in $SCENARIOS; do
           --clients "$IDLE_CLIENTS" --events 5 --rate 5 --settle 3 --timeout 60 --connect-timeout 120
       done
       ;;
+    backfill)
+      if [[ "$CAND_KIND" != gateway ]]; then
+        log "scenario backfill skipped: the node peer has no Redis Streams source"
+        continue
+      fi
+      # Issue 10 item 3: resuming clients must not make the gateway copy the stream into memory.
+      log "scenario backfill: $BF_CLIENTS clients resume from the start of a $BF_ENTRIES-entry stream" \
+          "and never read; peak RSS over ${BF_HOLD}s, $REPS_BF reps (gateway only)"
+      for rep in $(seq 1 "$REPS_BF"); do
+        run_one backfill-stream "$rep" gateway "$CAND_LABEL" -- \
+          --clients "$BF_CLIENTS" --events 0 --prefill "$BF_ENTRIES" --since 0-0 --no-read \
+          --hold "$BF_HOLD" --settle 1 --timeout 10
+      done
+      ;;
     *) echo "unknown scenario $scen" >&2; exit 2 ;;
   esac
 done
@@ -355,6 +374,9 @@ rows = [
     ("idle", "connect time (s)", lambda r: r["connect_secs"], "lo", med, "{:.2f}"),
     ("idle", "server CPU to accept all (s)", lambda r: r["server_cpu_secs"]["connect"], "lo", med, "{:.2f}"),
     ("idle", "lost (sum of reps)", lambda r: r["lost"], "lo", total, "{:,}"),
+    ("backfill-stream", "RSS growth, peak (MiB)", lambda r: r["server_rss_kib"].get("peak") and r["server_rss_kib"]["before"] and (r["server_rss_kib"]["peak"] - r["server_rss_kib"]["before"]) / 1024, "lo", med, "{:.1f}"),
+    ("backfill-stream", "RSS before (MiB)", lambda r: r["server_rss_kib"]["before"] and r["server_rss_kib"]["before"] / 1024, "lo", med, "{:.1f}"),
+    ("backfill-stream", "clients connected", lambda r: r["clients_ready"], "hi", med, "{:,.0f}"),
 ]
 # The gateway's stream source, shown beside its pub/sub numbers (the node peer has no stream).
 STREAM = {"throughput": "throughput-stream"}
@@ -366,7 +388,7 @@ def fmtv(v, fmt):
 def ratio(a, b):
     return f"{a / b:.2f}x" if a is not None and b is not None and a != 0 and b != 0 else ""
 
-nreps = {s: len(runs.get((s, cand), [])) for s in ("throughput", "throughput-stream", "latency", "idle")}
+nreps = {s: len(runs.get((s, cand), [])) for s in ("throughput", "throughput-stream", "latency", "idle", "backfill-stream")}
 print()
 print(f"RealTimeNotify bench — {cand} vs node peer (medians; reps: " +
       ", ".join(f"{s} {n}" for s, n in nreps.items() if n) + ")" + ("  [--quick: smoke sizes]" if quick else ""))
@@ -465,6 +487,11 @@ if runs.get(("idle", cand)):
     conns = med("idle", cand, lambda r: r["clients_ready"])
     mdrow(f"idle ({num(conns)} connections)", "server RSS per connection (KiB, lower is better)",
           fmtv(g, "{:.2f}"), fmtv(n, "{:.2f}"), ratio(g, n) or "–")
+if runs.get(("backfill-stream", cand)):
+    b = first("backfill-stream")
+    grow = med("backfill-stream", cand, rows[-3][2])
+    mdrow(f"backfill ({b['clients']:,} resuming clients that never read, {b['prefill']:,}-entry stream)",
+          "server RSS growth, peak (MiB, lower is better)", fmtv(grow, "{:.1f}"), "n/a: no stream source", "target < 100")
 if md:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     reps = ", ".join(f"{s} {n}" for s, n in nreps.items() if n)

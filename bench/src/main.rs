@@ -41,6 +41,8 @@ use tokio_tungstenite::WebSocketStream;
 ///             --source stream      # the same, for `realtimenotify serve --source redis-stream`
 ///   rtn-bench --url ws://127.0.0.1:8080/ --clients 100 --events 2000 --rate 200   # latency
 ///   rtn-bench --url ws://127.0.0.1:8080/ --clients 20000 --events 1 --server-pid 1234  # memory
+///   rtn-bench --url ws://127.0.0.1:8080/v1/ws --source stream --prefill 50000 --since 0-0 --no-read \
+///             --clients 200 --events 0 --hold 40 --expect-hello --server-pid 1234   # backfill memory
 #[derive(Parser, Debug, Clone)]
 #[command(version, about, verbatim_doc_comment)]
 struct Args {
@@ -101,6 +103,18 @@ struct Args {
     /// WebSocket read buffer per client, bytes (0: 8 KiB, 4 KiB above 5,000 clients)
     #[arg(long, default_value_t = 0)]
     read_buffer: usize,
+    /// Before connecting, XADD this many realistic events to --stream-key (no trimming)
+    #[arg(long, default_value_t = 0)]
+    prefill: u64,
+    /// Clients connect with ?since=ID (resume), e.g. 0-0 for the whole stream
+    #[arg(long)]
+    since: Option<String>,
+    /// Clients never read after the handshake (after `hello` with --expect-hello)
+    #[arg(long)]
+    no_read: bool,
+    /// Seconds to hold all clients after they are ready, sampling the server's RSS for its peak
+    #[arg(long, default_value_t = 0.0)]
+    hold: f64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +191,30 @@ fn event_json(seq: u64, t_ns: u64) -> String {
         "minor": seq % 3 < 1, // every third (is_multiple_of needs Rust 1.87)
         "size_delta": (seq % 200) as i64 - 100,
         "url": format!("http://127.0.0.1/index.php?diff={}&oldid={}", 100_000 + seq, 99_999 + seq),
+    })
+    .to_string()
+}
+
+/// A prefilled stream entry (`--prefill`): an ordinary change as the wiki sends it, with a
+/// summary of typical length and a handful of watchers in its audience (~800 bytes).
+fn prefill_event_json(n: u64) -> String {
+    json!({
+        "schema": 1,
+        "type": "edit",
+        "wiki": "benchwiki",
+        "namespace": n % 4,
+        "page_title": format!("Bench/Some article about topic {}", n % 5000),
+        "user_name": format!("Editor{}", n % 300),
+        "timestamp": rfc3339(1_764_032_523 + n),
+        "summary": format!("/* History */ copyedit, added two references and fixed the infobox (prefill {n}); see talk page for the sources discussed"),
+        "page_id": 1000 + n % 5000,
+        "rev_id": 500_000 + n,
+        "old_rev_id": 499_999 + n,
+        "bot": n % 17 < 1,
+        "minor": n % 3 < 1,
+        "size_delta": (n % 400) as i64 - 200,
+        "url": format!("https://bench.wiki.example/w/index.php?diff={}&oldid={}", 500_000 + n, 499_999 + n),
+        "audience": {"public": true, "users": (0..12).map(|u| 10_000 + (n * 7 + u) % 90_000).collect::<Vec<u64>>()},
     })
     .to_string()
 }
@@ -417,6 +455,10 @@ async fn run_client(
         ready = true;
         shared.ready.fetch_add(1, Ordering::SeqCst);
         shared.poke();
+        if args.no_read {
+            let _ = stop.changed().await;
+            return st;
+        }
     }
     let events = args.events;
     let mut max_seq = None;
@@ -444,6 +486,11 @@ async fn run_client(
                                     ready = true;
                                     shared.ready.fetch_add(1, Ordering::SeqCst);
                                     shared.poke();
+                                }
+                                if ready && args.no_read {
+                                    // Hold the socket without reading until the run stops.
+                                    let _ = stop.changed().await;
+                                    break;
                                 }
                                 continue;
                             }
@@ -547,6 +594,32 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
         eprintln!("warning: nobody is subscribed to {} on {}", args.channel, args.redis_url);
     }
 
+    if args.prefill > 0 {
+        let started = Instant::now();
+        for from in (0..args.prefill).step_by(500) {
+            let mut p = redis::pipe();
+            for n in from..(from + 500).min(args.prefill) {
+                p.cmd("XADD").arg(&args.stream_key).arg("*").arg("event").arg(prefill_event_json(n)).ignore();
+            }
+            let () = p.query_async(&mut con).await.context("prefilling the stream")?;
+        }
+        eprintln!(
+            "[{}] prefilled {} entries into {} in {:.1}s",
+            args.label,
+            args.prefill,
+            args.stream_key,
+            started.elapsed().as_secs_f64()
+        );
+        // Let the server take them in (they reach its window live) before the "before" sample.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let uri: Uri = match &args.since {
+        Some(since) => format!("{}{}since={since}", args.url, if args.url.contains('?') { '&' } else { '?' })
+            .parse()
+            .context("--since makes a bad URL")?,
+        None => uri,
+    };
+
     let tps = ticks_per_sec();
     let sample = || args.server_pid.and_then(proc_sample);
     let s_before = sample();
@@ -622,6 +695,18 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
         s_idle = s;
         if stable {
             break;
+        }
+    }
+
+    // Hold the clients as they are, sampling the server's RSS for its peak.
+    let mut rss_peak = s_idle.map(|s| s.rss_kib);
+    if args.hold > 0.0 {
+        let until = Instant::now() + Duration::from_secs_f64(args.hold);
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some(s) = sample() {
+                rss_peak = Some(rss_peak.map_or(s.rss_kib, |p| p.max(s.rss_kib)));
+            }
         }
     }
 
@@ -783,7 +868,11 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
             "mean": if hist.is_empty() { None } else { Some(hist.mean() / 1000.0) },
         },
         "server_pid": args.server_pid,
-        "server_rss_kib": { "before": rss_before, "idle": rss_idle, "after": rss_after },
+        "server_rss_kib": { "before": rss_before, "idle": rss_idle, "peak": rss_peak, "after": rss_after },
+        "prefill": args.prefill,
+        "since": args.since,
+        "no_read": args.no_read,
+        "hold_secs": args.hold,
         "server_rss_per_conn_bytes": rss_per_conn,
         "server_cpu_secs": { "connect": server_cpu_connect, "deliver": server_cpu_deliver },
         "server_cpu_us_per_delivery": server_cpu_deliver.filter(|_| delivered > 0).map(|c| c * 1e6 / delivered as f64),
@@ -828,6 +917,17 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
             rss_per_conn.map_or("-".into(), |v| format!("{v:.0}")),
             f(server_cpu_connect),
             f(server_cpu_deliver),
+        );
+    }
+    if args.hold > 0.0 {
+        let grown = match (rss_before, rss_peak) {
+            (Some(b), Some(p)) => format!("{:.1} MiB", (p as f64 - b as f64) / 1024.0),
+            _ => "-".into(),
+        };
+        println!(
+            "server RSS KiB peak over {:.0}s hold {} (grew {grown} from before)",
+            args.hold,
+            rss_peak.map_or("-".into(), |v| v.to_string())
         );
     }
     println!("bench CPU s {}", f(bench_cpu));

@@ -82,6 +82,24 @@ impl Verifier {
     /// Checks a token presented to open a connection: valid, and not used before.
     pub fn verify_new(&self, token: &str) -> Result<Identity, AuthError> {
         let (identity, jti) = self.verify(token)?;
+        self.spend(jti, identity.expires)?;
+        Ok(identity)
+    }
+
+    /// Checks a refresh token on an open connection: valid, for the same
+    /// user, and not used before. The same single-use rule as at the
+    /// handshake, so a token cannot be spent twice through `auth` messages.
+    pub fn verify_refresh(&self, token: &str, current: &Identity) -> Result<Identity, AuthError> {
+        let (identity, jti) = self.verify(token)?;
+        if identity.user_id != current.user_id {
+            return Err(AuthError::OtherUser);
+        }
+        self.spend(jti, identity.expires)?;
+        Ok(identity)
+    }
+
+    /// Records `jti` as used; `Replayed` if it was already.
+    fn spend(&self, jti: String, expires: u64) -> Result<(), AuthError> {
         let now = now_secs();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= MAX_SEEN {
@@ -93,19 +111,10 @@ impl Verifier {
                 seen.remove(&oldest);
             }
         }
-        if seen.insert(jti, identity.expires).is_some() {
+        if seen.insert(jti, expires).is_some() {
             return Err(AuthError::Replayed);
         }
-        Ok(identity)
-    }
-
-    /// Checks a refresh token on an open connection: valid and for the same user.
-    pub fn verify_refresh(&self, token: &str, current: &Identity) -> Result<Identity, AuthError> {
-        let (identity, _) = self.verify(token)?;
-        if identity.user_id != current.user_id {
-            return Err(AuthError::OtherUser);
-        }
-        Ok(identity)
+        Ok(())
     }
 
     fn verify(&self, token: &str) -> Result<(Identity, String), AuthError> {
@@ -145,13 +154,17 @@ impl Verifier {
 }
 
 /// Whether `who` may see `event`: events without an audience, and public
-/// ones, go to every client the gateway admitted; addressed ones only to the
-/// listed users and the holders of the listed rights.
+/// ones, go to every client the gateway admitted; others only to the holders
+/// of a `visible_to` right and to their addressees (the listed users and the
+/// holders of the listed rights).
 pub fn may_see(who: Option<&Identity>, event: &Event) -> bool {
     match &event.audience {
         None => true,
         Some(audience) if audience.public => true,
-        Some(_) => addressed_to(who, event),
+        Some(audience) => {
+            let holds = |rights: &[String]| who.is_some_and(|who| rights.iter().any(|r| who.rights.contains(r)));
+            holds(&audience.visible_to) || addressed_to(who, event)
+        }
     }
 }
 
@@ -208,6 +221,27 @@ mod tests {
     }
 
     #[test]
+    fn visible_to_lets_readers_see_a_private_change_without_addressing_it_to_them() {
+        let raw = r#"{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","audience":{"public":false,"users":[7],"visible_to":["read"]}}"#;
+        let private = Event::parse(raw.as_bytes(), 16384).unwrap();
+        let reader = |id: u64| Identity {
+            user_id: id,
+            name: "R".into(),
+            rights: HashSet::from(["read".to_owned()]),
+            expires: 0,
+        };
+        let outsider = Identity { user_id: 9, name: "O".into(), rights: HashSet::new(), expires: 0 };
+        assert!(may_see(Some(&reader(8)), &private), "every holder of read sees it");
+        assert!(!may_see(None, &private) && !may_see(Some(&outsider), &private), "nobody else does");
+        assert!(addressed_to(Some(&reader(7)), &private), "the watcher is its addressee");
+        assert!(!addressed_to(Some(&reader(8)), &private), "holding read does not make it addressed to you");
+        let huge = format!(
+            r#"{{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","audience":{{"visible_to":[{}]}}}}"#,
+            vec![r#""r""#; 17].join(",")
+        );
+        assert!(Event::parse(huge.as_bytes(), 16384).is_err(), "visible_to is bounded like rights");
+    }
+    #[test]
     fn accepts_good_tokens_under_either_rotation_secret_once() {
         let v = Verifier::new(&["old-secret-0123456789".into(), "new-secret-0123456789".into()], "testwiki", 5);
         let id = v.verify_new(&token("new-secret-0123456789", claims("a", 60))).unwrap();
@@ -247,5 +281,16 @@ mod tests {
         let mut bob = claims("c", 60);
         bob["sub"] = "8".into();
         assert_eq!(v.verify_refresh(&token("the-secret-0123456789", bob), &me), Err(AuthError::OtherUser));
+    }
+
+    #[test]
+    fn a_token_is_spent_once_whether_at_the_handshake_or_in_an_auth_message() {
+        let v = Verifier::new(&["the-secret-0123456789".into()], "testwiki", 5);
+        let me = v.verify_new(&token("the-secret-0123456789", claims("a", 60))).unwrap();
+        assert_eq!(v.verify_refresh(&token("the-secret-0123456789", claims("a", 60)), &me), Err(AuthError::Replayed));
+        let fresh = token("the-secret-0123456789", claims("b", 60));
+        assert!(v.verify_refresh(&fresh, &me).is_ok());
+        assert_eq!(v.verify_refresh(&fresh, &me), Err(AuthError::Replayed));
+        assert_eq!(v.verify_new(&fresh), Err(AuthError::Replayed));
     }
 }

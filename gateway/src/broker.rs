@@ -22,11 +22,19 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Broker {
     Single(String),
     Sentinel { sentinels: Vec<String>, master: String },
     Cluster { nodes: Vec<String> },
+}
+
+/// Like [`Display`](std::fmt::Display): without the password, so settings
+/// can be printed.
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Broker({self})")
+    }
 }
 
 impl Broker {
@@ -127,6 +135,8 @@ impl std::fmt::Display for Broker {
 }
 
 /// A connection to one server or to a cluster; either runs the same commands.
+/// Clones share one connection (both kinds multiplex).
+#[derive(Clone)]
 pub enum Connection {
     Node(MultiplexedConnection),
     Cluster(ClusterConnection),

@@ -2,14 +2,14 @@
 //! through its filter, answer its messages, keep it alive, and close it
 //! cleanly (1001 on shutdown, 4000 when it cannot keep up).
 //!
+//! Each client is one task that owns its socket, so a slow or dead socket
+//! only ever blocks its own task; the hub's broadcast channel never waits.
+//!
 //! "Cannot keep up" is bounded in time, not only in events: a client whose
 //! oldest undelivered event is older than `--max-lag` is closed with 4000,
 //! and so is one whose socket does not take a write within what is left of
 //! that (or `--write-timeout`). The kernel's buffers would hide the lag
-//! otherwise; `server::accept` keeps them small for the same reason.
-//!
-//! Each client is one task that owns its socket, so a slow or dead socket
-//! only ever blocks its own task; the hub's broadcast channel never waits.
+//! otherwise; `listener::accept` keeps them small for the same reason.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -29,11 +29,11 @@ use crate::admission::Slot;
 use crate::auth::{self, Identity, Verifier};
 use crate::event::{Envelope, Event, EventId};
 use crate::filter::Filter;
-use crate::hub::{Hub, Item, Lost};
+use crate::history::{Replay, Step};
+use crate::hub::{Hub, Item};
 use crate::metrics as m;
 use crate::protocol::{close, Refusal};
 use crate::socket::Socket;
-use crate::source::redis_stream::StreamHistory;
 
 /// Per-connection limits, from [`Settings`](crate::config::Settings).
 #[derive(Debug, Clone)]
@@ -56,8 +56,8 @@ pub struct Shared {
     pub limits: Limits,
     /// Checks fresh tokens (`auth` messages); `None` when tokens are off.
     pub verifier: Option<Arc<Verifier>>,
-    /// Older history than the hub's window (the `redis-stream` source).
-    pub history: Option<Arc<StreamHistory>>,
+    /// Where events come from, and the history behind them.
+    pub hub: Arc<Hub>,
     /// When the gateway started: [`Shared::now`] counts from here.
     started: Instant,
     connected: metrics::Gauge,
@@ -79,11 +79,11 @@ impl Shared {
         self.verifier.as_deref().ok_or_else(|| Refusal::Unauthorized("this gateway does not accept tokens".into()))
     }
 
-    pub fn new(limits: Limits, verifier: Option<Arc<Verifier>>, history: Option<Arc<StreamHistory>>) -> Shared {
+    pub fn new(limits: Limits, verifier: Option<Arc<Verifier>>, hub: Arc<Hub>) -> Shared {
         Shared {
             limits,
             verifier,
-            history,
+            hub,
             started: Instant::now(),
             connected: metrics::gauge!(m::CLIENTS_CONNECTED),
             sent: metrics::counter!(m::MESSAGES_SENT),
@@ -163,7 +163,7 @@ enum Exit {
 /// How a client fell behind.
 #[derive(Debug, Clone, Copy)]
 enum Lag {
-    /// More than `--client-queue` events behind; this many were skipped.
+    /// More than `--client-queue` events behind: this many were waiting.
     Queue(u64),
     /// Its oldest undelivered event was this old, more than `--max-lag`
     /// (found when taking it, or while its write waited for the socket).
@@ -218,7 +218,9 @@ pub struct Client {
     /// `None` takes everything.
     filter: Option<Box<Filter>>,
     _slot: Slot,
-    /// Newest event id sent; live events at or below it were replayed already.
+    /// Where the client is: the newest id it was sent, or the one it resumed
+    /// after (or, for a new client, the newest it may see). Events at or
+    /// below it are not sent (again); only ids the client may see get here.
     last_sent: Option<EventId>,
     /// When the client last sent a frame (for the idle timeout).
     heard_at: u32,
@@ -230,11 +232,12 @@ pub struct Client {
 
 impl Client {
     /// Makes a client of an upgraded connection: subscribes it to the hub and
-    /// sends the opening frames (`hello`, then, when resuming, `lost` and the
-    /// replay). `None` if the socket failed meanwhile.
-    pub async fn open(socket: Socket, request: Request, hub: &Hub, shared: Arc<Shared>) -> Option<Client> {
+    /// sends the opening frames (`hello`, then, when resuming, the replay,
+    /// with `lost` where events are gone). `None` if the socket failed
+    /// meanwhile, or the replay ended the connection (closed with its code).
+    pub async fn open(socket: Socket, request: Request, shared: Arc<Shared>) -> Option<Client> {
         let Request { peer, since, filter, identity, slot } = request;
-        let mut sub = hub.subscribe(since);
+        let sub = shared.hub.subscribe(identity.as_ref());
         shared.connected.increment(1.0);
         tracing::debug!(%peer, "client connected");
         let now = shared.now();
@@ -247,7 +250,7 @@ impl Client {
             expiry: None,
             filter: None,
             _slot: slot,
-            last_sent: since,
+            last_sent: since.or(sub.last_visible),
             heard_at: now,
             window_at: now,
             window_count: 0,
@@ -256,17 +259,17 @@ impl Client {
         if let Some(identity) = identity {
             client.sign_in(identity);
         }
-        if let (Some(lost), Some(history)) = (sub.lost, client.shared.history.clone()) {
+        let mut opened = client.hello(sub.last_visible).await.map_err(Exit::from);
+        if let (Ok(()), Some(since)) = (&opened, since) {
             // Boxed: a rare path, and a big future.
-            Box::pin(backfill(&history, lost, &mut sub.replay, &mut sub.lost)).await;
+            opened = Box::pin(client.replay(since, sub.last_id.unwrap_or(since))).await;
         }
-        match client.greet(since, sub.replay, sub.lost, sub.last_id).await {
+        match opened {
             Ok(()) => Some(client),
-            Err(WriteError::Stalled) => {
-                Box::pin(client.lagged(Lag::Stalled)).await;
+            Err(exit) => {
+                Box::pin(client.exit(exit)).await;
                 None
             }
-            Err(WriteError::Gone) => None,
         }
     }
 
@@ -310,39 +313,14 @@ pub fn serve(opening: Opening) -> impl std::future::Future<Output = ()> + Send {
         let Some(mut client) = opening.await else {
             return;
         };
-        match client.run().await {
-            Exit::Close(code, reason) => {
-                let until = client.write_deadline();
-                Box::pin(client.close(code, reason, until)).await;
-            }
-            Exit::Lagged(lag) => Box::pin(client.lagged(lag)).await,
-            Exit::Abandon => {}
-        }
+        let exit = client.run().await;
+        Box::pin(client.exit(exit)).await;
     }
 }
 
 /// Most events one client takes from its queue before it flushes and lets
 /// the other branches of its loop (and other tasks) have a turn.
 const BATCH: usize = 64;
-
-/// Most events fetched from the stream for one resuming client beyond the
-/// in-memory window; a client further behind is told it lost events.
-const BACKFILL_LIMIT: usize = 50_000;
-
-/// Fills a resuming client's gap from the stream when the window no longer
-/// holds it. Only a complete backfill is used, so the replay has no hole.
-async fn backfill(history: &StreamHistory, lost: Lost, replay: &mut Vec<Arc<Envelope>>, still_lost: &mut Option<Lost>) {
-    match history.between(lost.since, lost.floor, BACKFILL_LIMIT).await {
-        Ok(backfill) if backfill.complete => {
-            replay.splice(0..0, backfill.events);
-            if !backfill.trimmed {
-                *still_lost = None;
-            }
-        }
-        Ok(_) => tracing::info!(since = %lost.since, "resume point too far back for a backfill"),
-        Err(err) => tracing::warn!(error = %format!("{err:#}"), "backfill from the stream failed"),
-    }
-}
 
 impl Client {
     async fn run(&mut self) -> Exit {
@@ -374,34 +352,71 @@ impl Client {
         }
     }
 
-    /// The opening frames: `hello`, then `lost` and the replay when resuming.
-    async fn greet(
-        &mut self,
-        since: Option<EventId>,
-        replay: Vec<Arc<Envelope>>,
-        lost: Option<Lost>,
-        last_id: Option<EventId>,
-    ) -> Result<(), WriteError> {
+    /// The first frame. `last_id` is the newest id this client may see, so
+    /// a new client has a position to resume from without learning of
+    /// events it may not see.
+    async fn hello(&mut self, last_id: Option<EventId>) -> Result<(), WriteError> {
         let mut hello = json!({"op": "hello", "protocol": crate::protocol::VERSION,
             "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
         if let Some(id) = last_id {
             hello["last_id"] = id.to_string().into();
         }
-        self.send_json(hello).await?;
-        if let Some(lost) = lost {
-            let oldest = replay.first().map_or(lost.floor.next(), |e| e.id);
-            self.send_json(json!({"op": "lost", "since": lost.since.to_string(), "oldest": oldest.to_string()}))
-                .await?;
-        }
-        if let Some(since) = since {
-            let mut count = 0;
-            for envelope in replay {
-                let until = self.write_deadline();
-                count += usize::from(self.deliver(&envelope, until).await?);
+        self.send_json(hello).await
+    }
+
+    /// Sends what the client missed after `since`, up to `upto` (where its
+    /// live stream starts), then `resumed`. Page by page: the next page is
+    /// read only once the last one was written, so a client that does not
+    /// read holds one page (and then is dropped by the write timeout). The
+    /// replayed events are old by nature: `--max-lag` is not applied to them.
+    ///
+    /// Where events are gone, the client gets `lost` right before the next
+    /// event it is sent: `resume_after` is then the id before that event,
+    /// so a client that resumes from it gets that event again and no
+    /// `lost` again; and no id of an event it may not see reaches it.
+    async fn replay(&mut self, since: EventId, upto: EventId) -> Result<(), Exit> {
+        let mut replay = Replay::new(self.shared.hub.clone(), since, upto);
+        let mut count = 0usize;
+        loop {
+            let until = self.write_deadline();
+            let page = match replay.next().await {
+                Ok(Step::Events(page)) => page,
+                Ok(Step::Done) => break,
+                Err(err) => {
+                    tracing::warn!(peer = %self.peer, error = %format!("{err:#}"), "replay from the source's history failed");
+                    return Err(Exit::Close(close::TRY_AGAIN_LATER, "history unavailable: reconnect with since"));
+                }
+            };
+            for envelope in &page {
+                if !self.fresh(envelope) {
+                    continue;
+                }
+                if let Some(gone) = replay.take_lost() {
+                    let lost = lost_frame(self.last_sent.unwrap_or(gone.since), envelope.id.prev(), Some(envelope.id));
+                    self.feed_json(lost, until).await?;
+                }
+                count += usize::from(self.deliver(envelope, until).await?);
             }
-            self.send_json(json!({"op": "resumed", "since": since.to_string(), "count": count})).await?;
+            self.flush(until).await?;
+            drop(page);
+            if self.shared.hub.is_closed() {
+                return Err(going_away());
+            }
+            // Live events queue up while the client replays; past its queue
+            // it is told to come back, from where it got.
+            if self.live.len() > self.shared.hub.client_queue() {
+                return Err(Exit::Lagged(Lag::Queue(self.live.len() as u64)));
+            }
         }
-        Ok(())
+        if let Some(gone) = replay.take_lost() {
+            // Nothing after the loss for this client: resume after it.
+            let lost = lost_frame(self.last_sent.unwrap_or(gone.since), gone.upto, Some(gone.upto.next()));
+            self.last_sent = self.last_sent.max(Some(gone.upto));
+            let until = self.write_deadline();
+            self.feed_json(lost, until).await?;
+        }
+        let resumed = json!({"op": "resumed", "since": since.to_string(), "count": count});
+        Ok(self.send_json(resumed).await?)
     }
 
     /// Takes `first` and then whatever else is queued already (up to
@@ -429,6 +444,10 @@ impl Client {
                     self.deliver(&envelope, until).await.map_err(|err| self.write_failed(err, oldest))?;
                 }
                 Item::Tick => self.on_tick().await?,
+                Item::Gap(floor) => {
+                    let until = oldest.map_or_else(|| self.write_deadline(), |(_, until)| until);
+                    self.on_gap(floor, until).await.map_err(|err| self.write_failed(err, oldest))?
+                }
             }
             if taken == BATCH {
                 break; // the rest waits for the next turn of the loop
@@ -444,6 +463,16 @@ impl Client {
         self.flush(until).await.map_err(|err| self.write_failed(err, oldest))
     }
 
+    /// The deadline for writing `oldest`, the oldest event this client has
+    /// not been written yet: when it turns `--max-lag` old (or after
+    /// `--write-timeout`, if that comes first). An error if it is that old
+    /// already.
+    fn lag_deadline(&self, oldest: &Envelope) -> Result<tokio::time::Instant, Exit> {
+        let age = oldest.received_at.elapsed();
+        let left = self.shared.limits.max_lag.checked_sub(age).ok_or(Exit::Lagged(Lag::Behind(age)))?;
+        Ok(self.write_deadline().min(tokio::time::Instant::now() + left))
+    }
+
     /// Why a write of a batch whose oldest event arrived at `oldest` failed:
     /// its socket was stuck until that event was `--max-lag` old, or for
     /// `--write-timeout`, or it is gone.
@@ -454,16 +483,6 @@ impl Client {
             }
             (err, _) => err.into(),
         }
-    }
-
-    /// The deadline for writing `oldest`, the oldest event this client has
-    /// not been written yet: when it turns `--max-lag` old (or after
-    /// `--write-timeout`, if that comes first). An error if it is that old
-    /// already.
-    fn lag_deadline(&self, oldest: &Envelope) -> Result<tokio::time::Instant, Exit> {
-        let age = oldest.received_at.elapsed();
-        let left = self.shared.limits.max_lag.checked_sub(age).ok_or(Exit::Lagged(Lag::Behind(age)))?;
-        Ok(self.write_deadline().min(tokio::time::Instant::now() + left))
     }
 
     /// The deadline of a write that starts now: `--write-timeout` away.
@@ -480,6 +499,16 @@ impl Client {
         }
         let until = self.write_deadline();
         Ok(self.feed(Message::Ping(Default::default()), until).await?)
+    }
+
+    /// The source may have lost events up to `floor` (see [`Item::Gap`]):
+    /// tell a client whose position is older, mid-stream, and move it on.
+    async fn on_gap(&mut self, floor: EventId, until: tokio::time::Instant) -> Result<(), WriteError> {
+        let Some(since) = self.last_sent.filter(|&last| last < floor) else {
+            return Ok(());
+        };
+        self.last_sent = Some(floor);
+        self.feed_json(lost_frame(since, floor, None), until).await
     }
 
     /// The token timer fired: close the connection if its token is really
@@ -500,16 +529,19 @@ impl Client {
         }
     }
 
-    /// Queues one event if the filter wants it and it was not sent already;
+    /// Whether the client should be sent `envelope`: newer than its
+    /// position, one it may see, and one its filter wants.
+    fn fresh(&self, envelope: &Envelope) -> bool {
+        !self.last_sent.is_some_and(|last| envelope.id <= last) && self.wants(&envelope.event)
+    }
+
+    /// Queues one event if the client should be sent it ([`Client::fresh`]);
     /// `Ok(true)` when it was queued (it goes out at the next flush).
     async fn deliver(&mut self, envelope: &Envelope, until: tokio::time::Instant) -> Result<bool, WriteError> {
-        if self.last_sent.is_some_and(|last| envelope.id <= last) {
+        if !self.fresh(envelope) {
             return Ok(false);
         }
         self.last_sent = Some(envelope.id);
-        if !self.wants(&envelope.event) {
-            return Ok(false);
-        }
         self.feed(Message::Text(envelope.frame.clone()), until).await?;
         self.shared.sent.increment(1);
         self.shared.latency.record(envelope.received_at.elapsed().as_secs_f64());
@@ -600,6 +632,10 @@ impl Client {
         Some(tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600)))
     }
 
+    async fn feed_json(&mut self, value: serde_json::Value, until: tokio::time::Instant) -> Result<(), WriteError> {
+        self.feed(Message::Text(Utf8Bytes::from(value.to_string())), until).await
+    }
+
     /// Writes one JSON frame and flushes, within `--write-timeout`.
     async fn send_json(&mut self, value: serde_json::Value) -> Result<(), WriteError> {
         let until = self.write_deadline();
@@ -619,6 +655,19 @@ impl Client {
 
     async fn flush(&mut self, until: tokio::time::Instant) -> Result<(), WriteError> {
         bounded(until, self.socket.flush()).await
+    }
+
+    /// Ends the connection as `exit` says: a close frame with its code, a
+    /// lagging client's 4000, or nothing for a socket that is gone.
+    async fn exit(&mut self, exit: Exit) {
+        match exit {
+            Exit::Close(code, reason) => {
+                let until = self.write_deadline();
+                self.close(code, reason, until).await;
+            }
+            Exit::Lagged(lag) => self.lagged(lag).await,
+            Exit::Abandon => {}
+        }
     }
 
     /// Sends a close frame (by `until`) and waits briefly for the client's
@@ -659,6 +708,17 @@ impl Client {
         tracing::info!(peer = %self.peer, reason = lag.reason(), missed, lag_ms, close_sent = sent,
             "client lagged; closed with 4000");
     }
+}
+
+/// `{"op":"lost"}` (`docs/protocol.md`): after `since`, events are gone up
+/// to `resume_after`, the id to resume after from now on; `oldest`, kept
+/// for older browsers, is the first id still there.
+fn lost_frame(since: EventId, resume_after: EventId, oldest: Option<EventId>) -> serde_json::Value {
+    let mut lost = json!({"op": "lost", "since": since.to_string(), "resume_after": resume_after.to_string()});
+    if let Some(oldest) = oldest {
+        lost["oldest"] = oldest.to_string().into();
+    }
+    lost
 }
 
 /// A socket write, given up at `until`: a client whose socket will not
@@ -710,7 +770,7 @@ mod tests {
             max_lag: Duration::from_secs(5),
             messages_per_second: 20,
         };
-        Shared::new(limits, verifier, None)
+        Shared::new(limits, verifier, Arc::new(Hub::new(16, 16, 16384, None)))
     }
 
     /// The handshake (`server::admit`) and the messages (`Client::on_text`,

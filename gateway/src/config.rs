@@ -217,7 +217,8 @@ impl Options {
 pub struct Settings {
     pub listen: SocketAddr,
     pub source: SourceKind,
-    pub redis_url: String,
+    /// Redis, parsed from `--redis-url`; `None` for the `http` source.
+    pub broker: Option<crate::broker::Broker>,
     pub channel: String,
     pub stream_key: String,
     pub ingest_secret: Option<String>,
@@ -250,10 +251,17 @@ impl TryFrom<Options> for Settings {
 
     fn try_from(o: Options) -> anyhow::Result<Settings> {
         let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
+        let source = o.source.unwrap_or(SourceKind::Redis);
+        let broker = match source {
+            SourceKind::Http => None,
+            SourceKind::Redis | SourceKind::RedisStream => {
+                Some(crate::broker::Broker::parse(o.redis_url.as_deref().unwrap_or("redis://127.0.0.1:6379"))?)
+            }
+        };
         let s = Settings {
             listen: o.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            source: o.source.unwrap_or(SourceKind::Redis),
-            redis_url: o.redis_url.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            source,
+            broker,
             channel: o.channel.unwrap_or_else(|| "mediawiki:notifications".into()),
             stream_key: o.stream_key.unwrap_or_else(|| "mediawiki:events".into()),
             ingest_secret: o.ingest_secret.filter(|s| !s.is_empty()),
@@ -278,9 +286,6 @@ impl TryFrom<Options> for Settings {
             shutdown_grace: secs(o.shutdown_grace, 10),
             log_format: o.log_format.unwrap_or(LogFormat::Human),
         };
-        if s.source != SourceKind::Http {
-            crate::broker::Broker::parse(&s.redis_url)?;
-        }
         if s.source == SourceKind::Http && s.ingest_secret.is_none() {
             bail!("--source http needs --ingest-secret (or RTN_INGEST_SECRET): without it nobody could publish");
         }

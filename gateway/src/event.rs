@@ -85,16 +85,75 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
     /// Who may receive it (absent: everyone the gateway admits). Never sent
-    /// to clients: a watcher list is private.
-    #[serde(default, skip_serializing)]
+    /// to clients: a watcher list is private. `null` is refused rather than
+    /// read as "absent": a targeted event must never fail open.
+    #[serde(default, skip_serializing, deserialize_with = "present")]
     pub audience: Option<Audience>,
+    /// One per change, set by the wiki: a publish retried after a broker
+    /// outage carries the same uuid, and the hub delivers it once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<Uuid>,
 }
 
-/// The addressees of a targeted event: users by id, and holders of rights.
+/// A key that is present must hold a value: `null` is an error, not `None`
+/// (serde's default for an `Option`). Absent keys still take the default.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A change's UUID (RFC 9562 text form, any version), kept as 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Uuid(pub u128);
+
+impl FromStr for Uuid {
+    type Err = &'static str;
+
+    /// Accepts the hyphenated form `8-4-4-4-12` of hex digits, either case.
+    fn from_str(s: &str) -> Result<Uuid, &'static str> {
+        let b = s.as_bytes();
+        if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+            return Err("is not a UUID (8-4-4-4-12 hex digits)");
+        }
+        let mut value = 0u128;
+        for (i, c) in b.iter().enumerate() {
+            if [8, 13, 18, 23].contains(&i) {
+                continue;
+            }
+            let digit = (*c as char).to_digit(16).ok_or("is not a UUID (8-4-4-4-12 hex digits)")?;
+            value = value << 4 | u128::from(digit);
+        }
+        Ok(Uuid(value))
+    }
+}
+
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = format!("{:032x}", self.0);
+        write!(f, "{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    }
+}
+
+impl Serialize for Uuid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Uuid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who may receive a targeted event, and to whom it is addressed.
 ///
 /// A `public` event goes to everyone the gateway admits, and its addressees
-/// are only marked (a client that subscribed with `addressed` gets just
-/// those): this is how "my watchlist" works without sending each change twice.
+/// (`users`, holders of `rights`) are only marked: a client that subscribed
+/// with `addressed` gets just those. This is how "my watchlist" works without
+/// sending each change twice. `visible_to` widens who may *see* an event
+/// without addressing it: a change on a private wiki is visible to every
+/// holder of `read` but addressed only to those who watch the page.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Audience {
@@ -104,6 +163,8 @@ pub struct Audience {
     pub rights: Vec<String>,
     #[serde(default)]
     pub public: bool,
+    #[serde(default)]
+    pub visible_to: Vec<String>,
 }
 
 fn schema_v1() -> u32 {
@@ -144,6 +205,7 @@ impl Event {
         }
         let event: Event = serde_json::from_slice(raw)?;
         event.validate()?;
+        check_keys(raw)?;
         Ok(event)
     }
 
@@ -166,9 +228,10 @@ impl Event {
             check_len("target_title", target, 1, MAX_TITLE_BYTES)?;
         }
         if let Some(audience) = &self.audience {
-            if audience.rights.len() > MAX_AUDIENCE_RIGHTS
-                || audience.rights.iter().any(|r| r.is_empty() || r.len() > MAX_RIGHT_BYTES)
-            {
+            let bad = |rights: &[String]| {
+                rights.len() > MAX_AUDIENCE_RIGHTS || rights.iter().any(|r| r.is_empty() || r.len() > MAX_RIGHT_BYTES)
+            };
+            if bad(&audience.rights) || bad(&audience.visible_to) {
                 return Err(field("audience", "lists too many or malformed rights"));
             }
         }
@@ -184,6 +247,69 @@ impl Event {
         }
         Ok(())
     }
+}
+
+/// Refuses a top-level key that looks like a misspelt `audience`
+/// (`Audience`, `audiences`, `audeince`, ...): the event would otherwise be
+/// read as having no audience, and reach everyone. Other unknown keys stay
+/// ignored, so the wiki can add fields before the gateway knows them.
+fn check_keys(raw: &[u8]) -> Result<(), EventError> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut suspicious = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                suspicious |= key != "audience" && looks_like_audience(&key);
+            }
+            Ok(suspicious)
+        }
+    }
+    struct Check;
+    impl<'de> Deserialize<'de> for Check {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Check, D::Error> {
+            match d.deserialize_map(Keys)? {
+                false => Ok(Check),
+                true => Err(serde::de::Error::custom("misspelt")),
+            }
+        }
+    }
+    serde_json::from_slice::<Check>(raw)
+        .map(|_| ())
+        .map_err(|_| field("audience", "is misspelt (refused: it would fail open)"))
+}
+
+/// Whether `key` is `audience` give or take case, punctuation and two typos.
+fn looks_like_audience(key: &str) -> bool {
+    let norm: Vec<u8> = key.bytes().filter(u8::is_ascii_alphanumeric).map(|b| b.to_ascii_lowercase()).collect();
+    norm.len() <= 16 && edit_distance(&norm, b"audience") <= 2
+}
+
+/// Levenshtein distance, with a swap of neighbours counting once
+/// (optimal string alignment); for short keys only.
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn check_len(name: &'static str, value: &str, min: usize, max: usize) -> Result<(), EventError> {
@@ -427,6 +553,47 @@ mod tests {
         let env = Envelope::new(EventId::new(1, 0), event, Instant::now());
         assert!(!env.frame.as_str().contains("audience"), "{}", env.frame.as_str());
         assert!(!env.frame.as_str().contains("patrol"));
+    }
+
+    #[test]
+    fn a_null_or_misspelt_audience_fails_closed() {
+        let with = |extra: &str| {
+            let raw = format!(
+                r#"{{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":""{extra}}}"#
+            );
+            Event::parse(raw.as_bytes(), 16384)
+        };
+        for bad in [
+            r#","audience":null"#,
+            r#","Audience":{"rights":["patrol"]}"#,
+            r#","AUDIENCE":{"rights":["patrol"]}"#,
+            r#","audiences":{"rights":["patrol"]}"#,
+            r#","audeince":{"rights":["patrol"]}"#,
+            r#","_audience":{"rights":["patrol"]}"#,
+            r#","audience":{"rights":["patrol"]},"Audience":null"#,
+        ] {
+            assert_eq!(with(bad).map_err(|e| e.reason()).err(), Some("invalid"), "{bad} accepted");
+        }
+        for ok in ["", r#","audience":{"rights":["patrol"]}"#, r#","editor":"x","audit":1,"meta":{"audience":null}"#] {
+            assert!(with(ok).is_ok(), "{ok} refused");
+        }
+    }
+
+    #[test]
+    fn uuids_are_checked_and_forwarded_in_lower_case() {
+        let with = |uuid: &str| {
+            let raw = format!(
+                r#"{{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"","uuid":{uuid}}}"#
+            );
+            Event::parse(raw.as_bytes(), 16384)
+        };
+        let event = with(r#""4F1C2D3E-0A1B-4C2D-8E3F-405162738495""#).unwrap();
+        assert_eq!(event.uuid.map(|u| u.to_string()).as_deref(), Some("4f1c2d3e-0a1b-4c2d-8e3f-405162738495"));
+        let env = Envelope::new(EventId::new(1, 0), event, Instant::now());
+        assert!(env.frame.as_str().contains(r#""uuid":"4f1c2d3e-0a1b-4c2d-8e3f-405162738495""#));
+        for bad in [r#""""#, r#""not-a-uuid""#, "12", r#""4f1c2d3e0a1b4c2d8e3f405162738495""#] {
+            assert!(with(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

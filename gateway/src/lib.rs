@@ -6,7 +6,10 @@
 //! - [`config`]: flags, `RTN_*` environment and TOML file → [`config::Settings`];
 //! - [`event`]: the event schema, validation, ids, and the shared frame;
 //! - [`hub`]: fan-out (a broadcast channel) plus the replay window;
-//! - [`source`]: tasks that feed the hub (Redis pub/sub, Redis Streams);
+//! - [`history`]: what a resuming client missed: the window, then the
+//!   source's own log ([`history::History`]), page by page;
+//! - [`source`]: tasks that feed the hub (Redis pub/sub, Redis Streams,
+//!   `POST /v1/events`), each plugged in as a [`source::Source`];
 //! - [`broker`]: one Redis server, Sentinel or Cluster;
 //! - [`admission`]: Origin allow-list and per-IP limits at the handshake;
 //! - [`auth`]: connection tokens and who may see which event;
@@ -32,6 +35,7 @@ pub mod client;
 pub mod config;
 pub mod event;
 pub mod filter;
+pub mod history;
 pub mod hub;
 pub mod listener;
 pub mod logging;

@@ -78,19 +78,29 @@ pub struct Edge {
 
 /// A connection's [`Slot`], from accept until its WebSocket handshake takes
 /// it ([`Held::take`]); when the connection ends without one, the slot goes
-/// with it. A request extension of every request on the connection.
+/// with it. A request extension of every request on the connection, with
+/// the connection's deadline.
 #[derive(Clone)]
-pub struct Held(Arc<Mutex<Option<Slot>>>);
+pub struct Held {
+    slot: Arc<Mutex<Option<Slot>>>,
+    deadline: tokio::time::Instant,
+}
 
 impl Held {
-    fn new(slot: Slot) -> Held {
-        Held(Arc::new(Mutex::new(Some(slot))))
+    fn new(slot: Slot, deadline: tokio::time::Instant) -> Held {
+        Held { slot: Arc::new(Mutex::new(Some(slot))), deadline }
     }
 
     /// The slot, for the WebSocket this connection becomes; `None` if a
     /// request on it took the slot already.
     pub fn take(&self) -> Option<Slot> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// When the connection is closed unless it has upgraded:
+    /// `--handshake-timeout` after it was accepted.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
     }
 }
 
@@ -185,8 +195,8 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
                 continue;
             }
         };
-        let deadline = edge.handshake_timeout;
-        let held = Held::new(slot);
+        let deadline = tokio::time::Instant::now() + edge.handshake_timeout;
+        let held = Held::new(slot, deadline);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
@@ -208,14 +218,14 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
 /// most `deadline` from accept. A connection still there by then, whether
 /// silent, half-way through its headers or idle between requests, is asked
 /// to close, and cut off [`FINISH`] later.
-async fn serve<C>(connection: C, peer: SocketAddr, deadline: Duration, shutdown: CancellationToken)
+async fn serve<C>(connection: C, peer: SocketAddr, deadline: tokio::time::Instant, shutdown: CancellationToken)
 where
     C: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulClose,
 {
     let mut connection = std::pin::pin!(connection);
     let ended = tokio::select! {
         ended = connection.as_mut() => ended,
-        _ = tokio::time::sleep(deadline) => {
+        _ = tokio::time::sleep_until(deadline) => {
             tracing::debug!(%peer, "no WebSocket upgrade within the handshake timeout; closing");
             connection.as_mut().close_gracefully();
             match tokio::time::timeout(FINISH, connection).await {

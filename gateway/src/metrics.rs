@@ -12,7 +12,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const CLIENTS_CONNECTED: &str = "rtn_clients_connected";
 /// Counter: events accepted from the source, labelled `source`.
 pub const EVENTS_RECEIVED: &str = "rtn_events_received_total";
-/// Counter: events refused, labelled `reason` (`invalid`, `too_large`, `stale`).
+/// Counter: events refused, labelled `reason` (`invalid`, `too_large`, `stale`, `duplicate`).
 pub const EVENTS_DROPPED: &str = "rtn_events_dropped_total";
 /// Counter: event frames written to client sockets.
 pub const MESSAGES_SENT: &str = "rtn_messages_sent_total";
@@ -33,10 +33,19 @@ pub const BUILD_INFO: &str = "rtn_build_info";
 
 /// Every `reason` of [`EVENTS_DROPPED`], so each series exists (at 0) from
 /// the start and an alert on it can be written before the first drop.
-pub const DROP_REASONS: &[&str] = &["invalid", "too_large", "stale"];
+pub const DROP_REASONS: &[&str] = &["invalid", "too_large", "stale", "duplicate"];
 /// Every `reason` of [`CLIENTS_REJECTED`], likewise.
-pub const REJECT_REASONS: &[&str] =
-    &["origin", "bad_request", "token", "per_ip", "max_connections", "descriptors", "rate", "frame_too_big"];
+pub const REJECT_REASONS: &[&str] = &[
+    "origin",
+    "bad_request",
+    "token",
+    "per_ip",
+    "max_connections",
+    "descriptors",
+    "not_loaded",
+    "rate",
+    "frame_too_big",
+];
 
 /// The git revision the binary was built from (`build.rs`), or `unknown`.
 pub const REVISION: &str = env!("RTN_REVISION");
@@ -110,7 +119,7 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_gauge!(CLIENTS_CONNECTED, "WebSocket clients connected now");
     describe_counter!(EVENTS_RECEIVED, "Events accepted from the source");
-    describe_counter!(EVENTS_DROPPED, "Events refused (malformed, too large, repeated)");
+    describe_counter!(EVENTS_DROPPED, "Events refused (malformed, too large, repeated id or uuid)");
     describe_counter!(MESSAGES_SENT, "Event frames written to client sockets");
     describe_counter!(SLOW_CLIENT_DROPS, "Clients closed with 4000 for falling behind");
     describe_counter!(CLIENTS_REJECTED, "Clients closed for misbehaving");

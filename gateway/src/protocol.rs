@@ -20,6 +20,9 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// The replay could not be served (the source's log is unreachable):
+    /// reconnect with `since` a little later; nothing is lost.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     /// The client fell behind (its queue overflowed, its oldest undelivered
     /// event is older than `--max-lag`, or its socket would not drain).
     pub const LAGGED: u16 = 4000;

@@ -1,17 +1,17 @@
-//! The HTTP side: routes, the WebSocket upgrade, the `http` source's ingest
-//! endpoint, health and metrics, and the orderly shutdown of all of it.
+//! The HTTP side: routes, the WebSocket upgrade, health and metrics (and
+//! the `http` source's ingest route, from [`crate::source::http`]), and the
+//! orderly shutdown of all of it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -23,16 +23,13 @@ use tungstenite::{Message, Utf8Bytes};
 
 use crate::admission::{Admission, Slot};
 use crate::auth::Verifier;
-use crate::broker::Broker;
 use crate::client::{self, Limits, Shared};
-use crate::config::{AuthMode, Settings, SourceKind};
+use crate::config::{AuthMode, Settings};
 use crate::event::EventId;
 use crate::filter::Filter;
 use crate::hub::Hub;
 use crate::listener::{self, Edge, Held};
 use crate::protocol::{Refusal, TOKEN_PROTOCOL_PREFIX};
-use crate::source::redis_pubsub::RedisPubSub;
-use crate::source::redis_stream::{RedisStream, StreamHistory};
 use crate::source::{self, Readiness};
 use crate::upgrade::{self, Pending, Upgrade};
 
@@ -56,12 +53,11 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 struct AppState {
     hub: Arc<Hub>,
     ready: Readiness,
-    /// Limits, token verifier and stream history, for every client.
+    /// Limits, token verifier and the hub, for every client.
     shared: Arc<Shared>,
     auth_mode: AuthMode,
     admission: Arc<Admission>,
     websocket: WebSocketConfig,
-    ingest_secret: Option<Arc<str>>,
     metrics: Option<crate::metrics::Exporter>,
     shutdown: CancellationToken,
     clients: TaskTracker,
@@ -71,37 +67,12 @@ struct AppState {
 /// returns once they are gone or `shutdown_grace` has passed.
 pub async fn run(settings: Settings, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let metrics = crate::metrics::install(settings.source.label());
-    // Sources without history cannot vouch for anything before now; the
-    // stream source sets its own floor from what Redis still keeps.
-    let floor = match settings.source {
-        SourceKind::RedisStream => EventId::ZERO,
-        SourceKind::Redis | SourceKind::Http => Hub::now_floor(),
-    };
-    let hub = Arc::new(Hub::new(settings.client_queue, settings.replay_window, settings.max_event_bytes, floor));
+    let source = source::from_settings(&settings)?;
+    let hub =
+        Arc::new(Hub::new(settings.client_queue, settings.replay_window, settings.max_event_bytes, source.history()));
     let ready = Readiness::default();
     let clients = TaskTracker::new();
-
-    let mut history = None;
-    let source = match settings.source {
-        SourceKind::Redis => {
-            let source = RedisPubSub { broker: Broker::parse(&settings.redis_url)?, channel: settings.channel.clone() };
-            Some(tokio::spawn(source.run(hub.clone(), ready.clone(), shutdown.clone())))
-        }
-        SourceKind::RedisStream => {
-            let source = RedisStream {
-                broker: Broker::parse(&settings.redis_url)?,
-                key: settings.stream_key.clone(),
-                window: settings.replay_window,
-                max_event_bytes: settings.max_event_bytes,
-            };
-            history = Some(Arc::new(StreamHistory::new(source.clone())));
-            Some(tokio::spawn(source.run(hub.clone(), ready.clone(), shutdown.clone())))
-        }
-        SourceKind::Http => {
-            ready.set(true);
-            None
-        }
-    };
+    let source = tokio::spawn(source.run(hub.clone(), ready.clone(), shutdown.clone()));
 
     let limits = Limits {
         idle_timeout: settings.idle_timeout,
@@ -133,7 +104,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     let state = AppState {
         hub: hub.clone(),
         ready,
-        shared: Arc::new(Shared::new(limits, verifier, history)),
+        shared: Arc::new(Shared::new(limits, verifier, hub.clone())),
         auth_mode: settings.auth_mode,
         admission: admission.clone(),
         websocket: WebSocketConfig::default()
@@ -141,12 +112,15 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
             .write_buffer_size(WRITE_BUFFER)
             .max_message_size(Some(settings.max_client_frame))
             .max_frame_size(Some(settings.max_client_frame)),
-        ingest_secret: settings.ingest_secret.as_deref().map(Arc::from),
         metrics,
         shutdown: shutdown.clone(),
         clients: clients.clone(),
     };
-    let app = router(state, settings.max_event_bytes);
+    let mut app = router(state);
+    if let Some(secret) = &settings.ingest_secret {
+        let ingest = source::http::router(hub.clone(), secret, settings.max_event_bytes, settings.handshake_timeout);
+        app = app.merge(ingest);
+    }
 
     let addr = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%addr, source = ?settings.source, max_connections, "listening");
@@ -166,9 +140,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     if tokio::time::timeout_at(deadline, server).await.is_err() {
         tracing::warn!("HTTP connections did not finish in time");
     }
-    if let Some(source) = source {
-        let _ = tokio::time::timeout_at(deadline, source).await;
-    }
+    let _ = tokio::time::timeout_at(deadline, source).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -186,19 +158,14 @@ async fn clock(hub: Arc<Hub>, every: Duration, shutdown: CancellationToken) {
     }
 }
 
-fn router(state: AppState, max_event_bytes: usize) -> Router {
-    let mut app = Router::new()
+fn router(state: AppState) -> Router {
+    Router::new()
         .route("/", get(websocket))
         .route("/v1/ws", get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics));
-    if state.ingest_secret.is_some() {
-        // A little headroom so oversized events reach the handler and are
-        // counted as `too_large` instead of vanishing in the extractor.
-        app = app.route("/v1/events", post(ingest).layer(DefaultBodyLimit::max(max_event_bytes.saturating_mul(4))));
-    }
-    app.with_state(state)
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 /// The handshake: every check that can refuse a client happens here,
@@ -228,16 +195,33 @@ async fn websocket(
         Ok(request) => request,
         Err(refusal) => return refuse(&st, upgrade, peer, ip, refusal, slot),
     };
+    if request.since.is_some() && !st.hub.is_loaded() {
+        // A replay now could not be backed: hold the handshake until the
+        // source has loaded, or, when the connection's handshake time is up,
+        // refuse it before any upgrade (a proxy may try another instance;
+        // the client retries with `since`).
+        if tokio::time::timeout_at(held.deadline(), st.hub.wait_loaded()).await.is_err() {
+            return unavailable("not_loaded", "the event source is not loaded yet");
+        }
+    }
     let request =
         client::Request { peer, since: request.since, filter: request.filter, identity: request.identity, slot };
     let (response, pending) = upgrade.accept();
     let clients = st.clients.clone();
     let opening: client::Opening = Box::pin(async move {
         let socket = pending.socket(st.websocket).await?;
-        client::Client::open(socket, request, &st.hub, st.shared).await
+        client::Client::open(socket, request, st.shared).await
     });
     clients.spawn(client::serve(opening));
     response
+}
+
+/// A handshake refused before any upgrade (HTTP 503): the gateway cannot
+/// take it now, another instance or a later try may.
+fn unavailable(reason: &'static str, message: &str) -> Response {
+    metrics::counter!(crate::metrics::CLIENTS_REJECTED, "reason" => reason).increment(1);
+    tracing::info!(reason, detail = ?message, "handshake refused");
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": message}))).into_response()
 }
 
 /// What an admitted handshake asked for.
@@ -342,37 +326,4 @@ async fn metrics(State(st): State<AppState>) -> Response {
         Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
         None => (StatusCode::NOT_FOUND, "metrics recorder not installed\n").into_response(),
     }
-}
-
-/// `POST /v1/events`: the `http` source. One JSON event per request,
-/// authenticated with the shared secret.
-async fn ingest(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let started = Instant::now();
-    let Some(secret) = &st.ingest_secret else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "missing or wrong bearer secret"}))).into_response();
-    }
-    match source::ingest(&st.hub, "http", &body, None) {
-        Ok(id) => {
-            tracing::debug!(%id, elapsed = ?started.elapsed(), "event accepted over http");
-            (StatusCode::ACCEPTED, Json(json!({"id": id.to_string()}))).into_response()
-        }
-        Err(err) => {
-            let status =
-                if err.reason() == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
-            (status, Json(json!({"error": err.to_string()}))).into_response()
-        }
-    }
-}
-
-/// Compares secrets without leaking, through timing, how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

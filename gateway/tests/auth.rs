@@ -311,3 +311,75 @@ async fn a_handshake_that_never_finishes_is_cut_off() {
     // Meanwhile ordinary clients are served.
     assert_eq!(gateway.get("/healthz").await.0, 200);
 }
+
+/// Issue 10 item 5: one rule for the handshake and for `auth`: a token is
+/// spent once, whichever way it is presented.
+#[tokio::test]
+async fn a_token_is_single_use_through_auth_messages_too() {
+    let redis = Redis::start();
+    let gateway = private_gateway(&redis, &[]);
+    gateway.wait_ready().await;
+    let first = token(1, &["read"]);
+    let mut ws = connect_with(&gateway, Some(&first), None).await.unwrap();
+    send_json(&mut ws, json!({"op": "auth", "token": first})).await;
+    let reply = next_json(&mut ws).await;
+    assert_eq!(reply["op"], "error", "the handshake's token again: {reply}");
+    let second = token(1, &["read"]);
+    send_json(&mut ws, json!({"op": "auth", "token": second})).await;
+    assert_eq!(next_json(&mut ws).await["op"], "authenticated");
+    send_json(&mut ws, json!({"op": "auth", "token": second})).await;
+    let reply = next_json(&mut ws).await;
+    assert_eq!(reply["op"], "error", "an auth token twice: {reply}");
+    assert_eq!(connect_with(&gateway, Some(&second), None).await.err(), Some(401), "nor for a new connection");
+}
+
+/// Issue 10 item 6: nothing a client is sent depends on events it may not
+/// see: `hello.last_id` and a `lost` frame name only events it may see.
+#[tokio::test]
+async fn no_frame_reveals_an_event_the_client_may_not_see() {
+    let redis = Redis::start();
+    let gateway = Gateway::start(&[
+        "--redis-url",
+        &redis.url(),
+        "--token-secrets",
+        SECRET,
+        "--wiki-id",
+        "testwiki",
+        "--replay-window",
+        "2",
+    ]);
+    gateway.wait_ready().await;
+    let mut patroller = connect_with(&gateway, Some(&token(8, &["read", "patrol"])), None).await.unwrap();
+    let alert = |title: &str| {
+        json!({"type": "alert", "page_title": title, "user_name": "Vandal", "timestamp": "2026-11-25T01:02:03Z",
+               "summary": "", "audience": {"rights": ["patrol"]}})
+        .to_string()
+    };
+    let mut ids = Vec::new();
+    for raw in [event(1), event(2), alert("Blanked"), event(3), alert("Blanked again")] {
+        redis.publish(CHANNEL, &raw).await;
+        ids.push(next_event(&mut patroller).await["id"].as_str().unwrap().to_string());
+    }
+    let (public, hidden) = ([&ids[0], &ids[1], &ids[3]], [&ids[2], &ids[4]]);
+
+    let (_, hello) = connect_hello(&gateway.ws_url()).await;
+    assert_eq!(hello["last_id"], public[2].as_str(), "the newest event an anonymous client may see");
+
+    // The window holds the last two (event 3 and the second alert); the
+    // first alert is the oldest id left after event 2.
+    let (mut ws, _) = connect_hello(&format!("{}?since={}", gateway.ws_url(), public[0])).await;
+    let mut frames = Vec::new();
+    loop {
+        let v = next_json(&mut ws).await;
+        frames.push(v.to_string());
+        if v["op"] == "resumed" {
+            break;
+        }
+    }
+    let text = frames.join("\n");
+    assert!(text.contains(r#""op":"lost""#), "{text}");
+    assert!(text.contains(&format!(r#""oldest":"{}""#, public[2])), "{text}");
+    for id in hidden {
+        assert!(!text.contains(id.as_str()), "the alert's id {id} reached an anonymous client: {text}");
+    }
+}

@@ -107,6 +107,7 @@ fn names_match_the_contract() {
         ("going_away", close::GOING_AWAY),
         ("policy", close::POLICY),
         ("too_big", close::TOO_BIG),
+        ("try_again_later", close::TRY_AGAIN_LATER),
         ("lagged", close::LAGGED),
         ("token_expired", close::TOKEN_EXPIRED),
         ("bad_request", close::BAD_REQUEST),

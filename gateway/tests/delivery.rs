@@ -378,3 +378,47 @@ async fn a_burst_arrives_whole_and_in_order() {
         assert_eq!(next_json(ws).await["op"], "pong", "nothing after the last one");
     }
 }
+
+/// Issue 10 item 7: a null or misspelt `audience` fails closed: dropped and
+/// counted as invalid, never delivered to everyone.
+#[tokio::test]
+async fn a_null_or_misspelt_audience_is_dropped_not_delivered_to_everyone() {
+    let (redis, gateway) = redis_gateway(&[]).await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    let with = |title: &str, extra: &str| {
+        format!(r#"{{"page_title":"{title}","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":""{extra}}}"#)
+    };
+    for bad in [
+        with("Null", r#","audience":null"#),
+        with("Capital", r#","Audience":{"rights":["patrol"]}"#),
+        with("Typo", r#","audiance":{"rights":["patrol"]}"#),
+    ] {
+        redis.publish(CHANNEL, &bad).await;
+    }
+    redis.publish(CHANNEL, &with("Fine", r#","future_field":{"anything":1}"#)).await;
+    assert_eq!(next_event(&mut ws).await["page_title"], "Fine", "unknown fields stay ignored");
+    let (_, metrics) = gateway.get("/metrics").await;
+    assert!(metrics.contains(r#"rtn_events_dropped_total{reason="invalid"} 3"#), "{metrics}");
+}
+
+/// Issue 10 item 16: the same change published twice (the wiki's job queue
+/// retrying a publish that partly succeeded) reaches a client once.
+#[tokio::test]
+async fn a_repeated_uuid_is_delivered_once_and_counted() {
+    let (redis, gateway) = redis_gateway(&[]).await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    let with_uuid = |n: usize| {
+        let mut e: serde_json::Value = serde_json::from_str(&event(n)).unwrap();
+        e["uuid"] = "6f1c2d3e-0a1b-4c2d-8e3f-405162738495".into();
+        e.to_string()
+    };
+    redis.publish(CHANNEL, &with_uuid(1)).await;
+    redis.publish(CHANNEL, &with_uuid(1)).await;
+    redis.publish(CHANNEL, &event(2)).await;
+    let first = next_event(&mut ws).await;
+    assert_eq!(first["page_title"], "Page 1");
+    assert_eq!(first["uuid"], "6f1c2d3e-0a1b-4c2d-8e3f-405162738495", "forwarded");
+    assert_eq!(next_event(&mut ws).await["page_title"], "Page 2", "the repeat never arrives");
+    let (_, metrics) = gateway.get("/metrics").await;
+    assert!(metrics.contains(r#"rtn_events_dropped_total{reason="duplicate"} 1"#), "{metrics}");
+}

@@ -45,3 +45,44 @@ async fn ingest_is_off_without_a_secret() {
     let gateway = Gateway::start(&["--redis-url", &redis.url()]);
     assert_eq!(post(&gateway, Some(SECRET), &event(1)).await.0, 404);
 }
+
+/// Issue 10 item 2: the secret is checked from the headers, before any body
+/// byte is read; a body that never arrives is given up after a deadline.
+#[tokio::test]
+async fn the_secret_is_checked_before_the_body_which_has_a_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gateway = Gateway::start(&["--source", "http", "--ingest-secret", SECRET, "--handshake-timeout", "1"]);
+    let status_of = |auth: Option<&'static str>| async move {
+        let mut stream = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+        let mut head = "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n".to_string();
+        if let Some(secret) = auth {
+            head.push_str(&format!("Authorization: Bearer {secret}\r\n"));
+        }
+        head.push_str("\r\n"); // and no body at all
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = vec![0u8; 256];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+        let line = String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string();
+        (line, started.elapsed())
+    };
+    let (line, took) = status_of(None).await;
+    assert!(line.starts_with("HTTP/1.1 401"), "{line}");
+    assert!(took < std::time::Duration::from_millis(500), "answered without waiting for the body: {took:?}");
+    let (line, took) = status_of(Some(SECRET)).await;
+    assert!(line.starts_with("HTTP/1.1 408"), "{line}");
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    // Too large is refused from the announced length alone.
+    let (status, _) = http(
+        gateway.addr,
+        "POST",
+        "/v1/events",
+        &[("Authorization", &format!("Bearer {SECRET}"))],
+        &"x".repeat(70_000),
+    )
+    .await;
+    assert_eq!(status, 413);
+}

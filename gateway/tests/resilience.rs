@@ -127,3 +127,62 @@ async fn a_closed_stderr_does_not_stop_the_gateway() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+/// Issue 10 item 14: after pub/sub re-subscribes, a connected client is
+/// told (`lost`, mid-stream) that events may have been lost: what Redis
+/// took while the gateway was not subscribed never arrives.
+#[tokio::test]
+async fn pubsub_clients_are_told_lost_after_a_resubscribe() {
+    let mut redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url()]);
+    gateway.wait_ready().await;
+    let (mut ws, _) = connect_hello(&gateway.ws_url()).await;
+    redis.publish(CHANNEL, &event(1)).await;
+    let first = next_event(&mut ws).await;
+    let first_id = first["id"].as_str().expect("id").to_string();
+
+    redis.restart();
+    gateway.wait_metric("rtn_source_connects_total", 2.0).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while redis.publish(CHANNEL, &event(2)).await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "never re-subscribed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lost = next_json(&mut ws).await;
+    assert_eq!(lost["op"], "lost", "told before the next event: {lost}");
+    assert_eq!(lost["since"], first_id.as_str(), "since = the last id it was sent");
+    let resume_after = lost["resume_after"].as_str().expect("resume_after").to_string();
+    let second = next_event(&mut ws).await;
+    assert_eq!(second["page_title"], "Page 2");
+    // A client resuming from before the gap is told too, at the handshake.
+    let (mut late, _) = connect_hello(&format!("{}?since={first_id}", gateway.ws_url())).await;
+    assert_eq!(next_json(&mut late).await["op"], "lost");
+    assert_eq!(next_event(&mut late).await["page_title"], "Page 2");
+    // One resuming from `resume_after` lost nothing more.
+    let (mut resumed, _) = connect_hello(&format!("{}?since={resume_after}", gateway.ws_url())).await;
+    assert_eq!(next_json(&mut resumed).await["page_title"], "Page 2");
+}
+
+/// Issue 10 item 15: ready again within a second of Redis accepting
+/// connections, however long it was away (the reconnect backoff is capped
+/// below a second).
+#[tokio::test]
+async fn ready_within_a_second_of_redis_coming_back() {
+    let mut redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url()]);
+    gateway.wait_ready().await;
+    for round in 0..2 {
+        redis.kill();
+        // Long enough for an uncapped backoff to grow past several seconds.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(gateway.get("/readyz").await.0, 503);
+        redis.restart(); // returns once Redis accepts connections
+        let back = std::time::Instant::now();
+        while gateway.get("/readyz").await.0 != 200 {
+            assert!(back.elapsed() < Duration::from_secs(10), "never ready again");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let took = back.elapsed();
+        assert!(took < Duration::from_secs(1), "round {round}: ready {took:?} after Redis came back");
+    }
+}

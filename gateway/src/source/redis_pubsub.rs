@@ -2,7 +2,9 @@
 //!
 //! Pub/sub keeps nothing: what is published while no gateway listens is
 //! gone. That is why ids here come from the hub (clock-based) and why the
-//! `redis-stream` source exists for operators who need durability.
+//! `redis-stream` source exists for operators who need durability. It is
+//! also why every (re)subscription is a [`Hub::resync`]: what was published
+//! while the gateway was not subscribed is gone, and clients are told.
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{ingest, Backoff, Readiness};
+use super::{ingest, reconnect_backoff, Readiness, Running, Source};
 use crate::broker::Broker;
 use crate::hub::Hub;
 use crate::metrics as m;
@@ -22,17 +24,27 @@ pub struct RedisPubSub {
     pub channel: String,
 }
 
+impl Source for RedisPubSub {
+    fn run(self: Box<Self>, hub: std::sync::Arc<Hub>, ready: Readiness, shutdown: CancellationToken) -> Running {
+        Box::pin(self.follow(hub, ready, shutdown))
+    }
+}
+
 impl RedisPubSub {
     /// Subscribes and feeds the hub until `shutdown`, reconnecting with
     /// backoff whenever Redis goes away. Never returns an error: a broker
     /// outage must not take the gateway (and its connected clients) down.
-    pub async fn run(self, hub: std::sync::Arc<Hub>, ready: Readiness, shutdown: CancellationToken) {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+    async fn follow(self, hub: std::sync::Arc<Hub>, ready: Readiness, shutdown: CancellationToken) {
+        let mut backoff = reconnect_backoff();
         while !shutdown.is_cancelled() {
             match self.connect().await {
                 Ok(pubsub) => {
                     tracing::info!(broker = %self.broker, channel = %self.channel, "subscribed to redis");
                     metrics::counter!(m::SOURCE_CONNECTS).increment(1);
+                    // Anything published before this moment and not received
+                    // is gone: clients behind it are told.
+                    let now = Hub::now_floor();
+                    hub.resync(hub.last_id().map_or(now, |last| last.next().max(now)));
                     ready.set(true);
                     backoff.reset();
                     let mut messages = pubsub.into_on_message();

@@ -10,19 +10,22 @@
 //! On start the gateway loads the newest `window` entries into the hub, so
 //! clients can resume right away, then follows the stream from the newest
 //! id. After a Redis restart or network error it carries on from the last id
-//! it handed to the hub: nothing is skipped, nothing repeated.
+//! it handed to the hub: nothing is skipped, nothing repeated (and if the
+//! stream was trimmed past that id meanwhile, clients are told). Resumes
+//! older than the window are read from the stream itself ([`StreamHistory`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{ingest, Backoff, Readiness};
+use super::{ingest, preload, reconnect_backoff, Backoff, Readiness, Running, Source};
 use crate::broker::{Broker, Connection};
-use crate::event::{Envelope, Event, EventId};
+use crate::event::EventId;
+use crate::history::{Chunk, History, Read};
 use crate::hub::Hub;
 use crate::metrics as m;
 
@@ -34,19 +37,34 @@ const BLOCK: Duration = Duration::from_secs(5);
 /// Entries fetched per `XREAD`.
 const BATCH: usize = 1000;
 
-#[derive(Clone)]
 pub struct RedisStream {
-    pub broker: Broker,
-    pub key: String,
+    broker: Broker,
+    key: String,
     /// How many recent entries to load into the hub at start.
-    pub window: usize,
-    pub max_event_bytes: usize,
+    window: usize,
+    /// The same stream, read by resuming clients.
+    history: Arc<StreamHistory>,
+}
+
+impl Source for RedisStream {
+    fn history(&self) -> Option<Arc<dyn History>> {
+        Some(self.history.clone())
+    }
+
+    fn run(self: Box<Self>, hub: Arc<Hub>, ready: Readiness, shutdown: CancellationToken) -> Running {
+        Box::pin(self.follow_until(hub, ready, shutdown))
+    }
 }
 
 impl RedisStream {
+    pub fn new(broker: Broker, key: String, window: usize) -> RedisStream {
+        let history = Arc::new(StreamHistory { broker: broker.clone(), key: key.clone(), conn: Default::default() });
+        RedisStream { broker, key, window, history }
+    }
+
     /// Follows the stream until `shutdown`, reconnecting with backoff.
-    pub async fn run(self, hub: Arc<Hub>, ready: Readiness, shutdown: CancellationToken) {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+    async fn follow_until(self, hub: Arc<Hub>, ready: Readiness, shutdown: CancellationToken) {
+        let mut backoff = reconnect_backoff();
         let mut last: Option<EventId> = None;
         while !shutdown.is_cancelled() {
             match self.follow(&hub, &ready, &shutdown, &mut last, &mut backoff).await {
@@ -74,8 +92,18 @@ impl RedisStream {
         backoff: &mut Backoff,
     ) -> anyhow::Result<()> {
         let mut conn = self.broker.connect(BLOCK + Duration::from_secs(5)).await?;
-        if last.is_none() {
-            *last = Some(self.preload(&mut conn, hub).await?);
+        match *last {
+            None => *last = Some(self.preload(&mut conn, hub).await?),
+            Some(from) => {
+                // Entries after `from` that the stream trimmed while we were
+                // away are gone: clients are told.
+                let gone = trimmed_floor(&mut conn, &self.key).await?;
+                if gone > from {
+                    tracing::warn!(key = %self.key, from = %from, gone = %gone, "the stream was trimmed past where the gateway was; clients are told events were lost");
+                    hub.resync(gone);
+                    *last = Some(gone);
+                }
+            }
         }
         tracing::info!(broker = %self.broker, key = %self.key, from = %last.unwrap_or(EventId::ZERO), "following redis stream");
         metrics::counter!(m::SOURCE_CONNECTS).increment(1);
@@ -92,7 +120,7 @@ impl RedisStream {
             };
             for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                 let Ok(id) = entry.id.parse::<EventId>() else {
-                    tracing::warn!(id = %entry.id, "stream entry with an unreadable id; skipped");
+                    tracing::warn!(id = ?entry.id, "stream entry with an unreadable id; skipped");
                     continue;
                 };
                 *last = Some(id);
@@ -101,8 +129,9 @@ impl RedisStream {
         }
     }
 
-    /// Loads the newest `window` entries into the hub and tells it which ids
-    /// are beyond reach. Returns the id to follow from.
+    /// Loads the newest `window` entries into the hub (without sending them
+    /// to anyone) and tells it which ids the window cannot serve. Returns
+    /// the id to follow from.
     async fn preload(&self, conn: &mut Connection, hub: &Hub) -> anyhow::Result<EventId> {
         let newest: StreamRangeReply = conn
             .xrevrange_count(&self.key, "+", "-", self.window + 1)
@@ -115,60 +144,74 @@ impl RedisStream {
         } else {
             trimmed_floor(conn, &self.key).await?
         };
-        hub.raise_floor(floor);
         let mut last = floor;
         for entry in entries.iter().rev() {
             if let Ok(id) = entry.id.parse::<EventId>() {
                 last = last.max(id);
-                let _ = ingest(hub, "redis-stream", payload(entry), Some(id));
+                let _ = preload(hub, "redis-stream", payload(entry), id);
             }
         }
+        hub.load(floor);
         tracing::info!(key = %self.key, loaded = entries.len(), floor = %floor, "loaded recent events from the stream");
         Ok(last)
     }
 }
 
-/// Reads older entries than the hub holds, for clients resuming from far back.
-#[derive(Clone)]
+/// The stream as history: pages of entries older than the hub's window,
+/// for clients resuming from far back (see [`crate::history`]).
+///
+/// Every resuming client reads through one connection, opened when first
+/// needed and again after an error (a multiplexed connection pipelines the
+/// clients' commands): resuming clients never cost Redis a connection each.
 pub struct StreamHistory {
-    source: RedisStream,
-}
-
-/// What the stream still has between two ids.
-pub struct Backfill {
-    pub events: Vec<Arc<Envelope>>,
-    /// The stream had already trimmed some of the range: events were lost.
-    pub trimmed: bool,
-    /// Every entry up to `upto` fit within the limit. When false the
-    /// backfill must not be used: it would leave a hole before the window.
-    pub complete: bool,
+    broker: Broker,
+    key: String,
+    conn: tokio::sync::Mutex<Option<Connection>>,
 }
 
 impl StreamHistory {
-    pub fn new(source: RedisStream) -> StreamHistory {
-        StreamHistory { source }
+    /// The shared connection, connecting if there is none.
+    async fn connection(&self) -> anyhow::Result<Connection> {
+        let mut conn = self.conn.lock().await;
+        if let Some(conn) = conn.as_ref() {
+            return Ok(conn.clone());
+        }
+        let fresh = self.broker.connect(Duration::from_secs(5)).await?;
+        *conn = Some(fresh.clone());
+        Ok(fresh)
     }
 
-    /// Entries with `after < id <= upto`, oldest first, at most `limit`.
-    pub async fn between(&self, after: EventId, upto: EventId, limit: usize) -> anyhow::Result<Backfill> {
-        let mut conn = self.source.broker.connect(Duration::from_secs(5)).await?;
-        let trimmed = trimmed_floor(&mut conn, &self.source.key).await?;
-        let start = format!("({after}");
-        let range: StreamRangeReply = conn
-            .xrange_count(&self.source.key, &start, upto.to_string(), limit)
-            .await
-            .with_context(|| format!("XRANGE {} {start} {upto}", self.source.key))?;
-        let now = Instant::now();
-        let events = range
-            .ids
-            .iter()
-            .filter_map(|entry| {
-                let id = entry.id.parse().ok()?;
-                let event = Event::parse(payload(entry), self.source.max_event_bytes).ok()?;
-                Some(Arc::new(Envelope::new(id, event, now)))
-            })
-            .collect::<Vec<_>>();
-        Ok(Backfill { events, trimmed: after < trimmed, complete: range.ids.len() < limit })
+    async fn range(&self, after: EventId, upto: EventId, limit: usize) -> anyhow::Result<Chunk> {
+        let mut conn = self.connection().await?;
+        let read = async {
+            let start = format!("({after}");
+            let range: StreamRangeReply = conn
+                .xrange_count(&self.key, &start, upto.to_string(), limit)
+                .await
+                .with_context(|| format!("XRANGE {} {start} {upto} COUNT {limit}", self.key))?;
+            // After the range: a trim between the two commands then shows as
+            // a loss (at worst a false alarm), never as a silent hole.
+            let gone_upto = trimmed_floor(&mut conn, &self.key).await?;
+            anyhow::Ok((range, gone_upto))
+        };
+        let (range, gone_upto) = match read.await {
+            Ok(read) => read,
+            Err(err) => {
+                // Reconnect next time: the connection may be what failed.
+                *self.conn.lock().await = None;
+                return Err(err);
+            }
+        };
+        let complete = range.ids.len() < limit;
+        let entries =
+            range.ids.iter().filter_map(|entry| Some((entry.id.parse().ok()?, payload(entry).to_vec()))).collect();
+        Ok(Chunk { entries, gone_upto, complete })
+    }
+}
+
+impl History for StreamHistory {
+    fn read(&self, after: EventId, upto: EventId, limit: usize) -> Read<'_> {
+        Box::pin(self.range(after, upto, limit))
     }
 }
 

@@ -38,9 +38,24 @@ impl Redis {
 
     /// With `aof`, writes survive a restart (`appendonly yes`, fsync always).
     pub fn start_with(aof: bool) -> Redis {
-        let mut redis = Redis { child: None, port: free_port(), dir: tempfile::tempdir().expect("tempdir"), aof };
+        let mut redis = Redis::unstarted(aof);
         redis.spawn();
         redis
+    }
+
+    /// A port and a directory for a Redis that is not running (yet):
+    /// [`Redis::restart`] starts it.
+    pub fn unstarted(aof: bool) -> Redis {
+        Redis { child: None, port: free_port(), dir: tempfile::tempdir().expect("tempdir"), aof }
+    }
+
+    /// A number from `INFO` (e.g. `total_connections_received`).
+    pub async fn info(&self, field: &str) -> u64 {
+        let mut conn = self.conn().await;
+        let info: String = redis::cmd("INFO").query_async(&mut conn).await.expect("INFO");
+        info.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in INFO"))
     }
 
     fn spawn(&mut self) {
@@ -183,6 +198,17 @@ impl Gateway {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Resident memory of the gateway process, in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS in /proc/PID/status")
     }
 
     pub fn signal(&self, name: &str) {

@@ -136,7 +136,7 @@ class Targeting {
 		if ( $audience === null ) {
 			return $event;
 		}
-		if ( !$audience['public'] && !$audience['users'] && !$audience['rights'] ) {
+		if ( !$audience['public'] && !$audience['users'] && !$audience['rights'] && empty( $audience['visible_to'] ) ) {
 			$this->logger->debug( 'Not publishing the {type} event for "{page_title}": nobody to address', [
 				'type' => $event['type'] ?? 'edit',
 				'page_title' => $event['page_title'] ?? '',
@@ -173,7 +173,8 @@ class Targeting {
 	/**
 	 * The audience of a change that anonymous visitors may not read: never public; addressed to
 	 * the addressees who may read it, and (READERS, when changes are broadcast and
-	 * $wgRealTimeNotifyAddressReaders) to every holder of `read`.
+	 * $wgRealTimeNotifyAddressReaders) visible to every holder of `read` (`visible_to`: they see
+	 * it, but it is not addressed to them, so the watchlist mode still shows only what they watch).
 	 *
 	 * @param array|null $audience From AudienceBuilder (null: public, nobody addressed)
 	 * @param string $class Visibility::READERS or RESTRICTED
@@ -185,11 +186,11 @@ class Targeting {
 		$broadcast = $audience['public'];
 		$users = $audience['users'] ? $this->visibility->mayRead( $audience['users'], $pages ) : [];
 		$toReaders = $class === Visibility::READERS && $broadcast && $this->visibility->addressesReaders();
-		return [
-			'public' => false,
-			'users' => $users,
-			'rights' => $toReaders ? [ Visibility::READ_RIGHT ] : [],
-		];
+		$audience = [ 'public' => false, 'users' => $users, 'rights' => [] ];
+		if ( $toReaders ) {
+			$audience['visible_to'] = [ Visibility::READ_RIGHT ];
+		}
+		return $audience;
 	}
 
 	/**

@@ -95,7 +95,7 @@ class TokenApiTest extends WikiTestCase {
 		$this->assertSame( 'testwiki', $claims['aud'] );
 		$this->assertSame( (string)self::id( 'Alice' ), $claims['sub'] );
 		$this->assertSame( 'Alice', $claims['name'] );
-		$this->assertSame( [ 'read' ], $claims['rights'], 'read (private wikis address changes to it), nothing more' );
+		$this->assertSame( [ 'read' ], $claims['rights'], 'read (private wikis make changes visible to it), nothing more' );
 		$this->assertSame( $claims['exp'], $result['expires'] );
 		$this->assertGreaterThanOrEqual( $before + 300, $claims['exp'] );
 		$this->assertMatchesRegularExpression( '/^[0-9a-f]{32}$/', $claims['jti'] );

@@ -99,6 +99,13 @@ class ContractTest extends TestCase {
 				return 'reasons';
 			}
 		}
+		foreach ( array_keys( $event ) as $key ) {
+			// The gateway refuses a misspelt audience (it would otherwise fail open).
+			$norm = strtolower( preg_replace( '/[^A-Za-z0-9]/', '', (string)$key ) );
+			if ( $key !== 'audience' && strlen( $norm ) <= 16 && levenshtein( $norm, 'audience' ) <= 2 ) {
+				return 'audience';
+			}
+		}
 		// Decision C: one UUID per event (the gateway de-duplicates by it).
 		if ( array_key_exists( 'uuid', $event ) && ( !is_string( $event['uuid'] ) ||
 			!preg_match( '/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i', $event['uuid'] ) )
@@ -107,16 +114,17 @@ class ContractTest extends TestCase {
 		}
 		if ( array_key_exists( 'audience', $event ) ) {
 			$a = $event['audience'];
-			if ( !is_array( $a ) || array_diff( array_keys( $a ), [ 'public', 'users', 'rights' ] ) ) {
+			if ( !is_array( $a ) || array_diff( array_keys( $a ), [ 'public', 'users', 'rights', 'visible_to' ] ) ) {
 				return 'audience';
 			}
-			$rights = $a['rights'] ?? [];
-			if ( count( $rights ) > $l['audience_rights_max'] ) {
-				return 'audience';
-			}
-			foreach ( $rights as $right ) {
-				if ( !is_string( $right ) || $right === '' || strlen( $right ) > $l['audience_right_max_bytes'] ) {
+			foreach ( [ $a['rights'] ?? [], $a['visible_to'] ?? [] ] as $rights ) {
+				if ( count( $rights ) > $l['audience_rights_max'] ) {
 					return 'audience';
+				}
+				foreach ( $rights as $right ) {
+					if ( !is_string( $right ) || $right === '' || strlen( $right ) > $l['audience_right_max_bytes'] ) {
+						return 'audience';
+					}
 				}
 			}
 		}

@@ -122,8 +122,9 @@ class TargetingVisibilityTest extends TestCase {
 	public function testOnAPrivateWikiAChangeGoesToReadersNeverToEveryone() {
 		$this->wiki->anonRead = false;
 		$event = $this->change( $this->targeting(), 0, 'Main_Page' );
-		$this->assertSame( [ 'public' => false, 'users' => [ 7, 9 ], 'rights' => [ 'read' ] ], $event['audience'] );
-		$this->assertSame( [ 'public' => false, 'users' => [], 'rights' => [ 'read' ] ],
+		// Visible to every reader, addressed only to the watchers: the watchlist mode stays a watchlist.
+		$this->assertSame( [ 'public' => false, 'users' => [ 7, 9 ], 'rights' => [], 'visible_to' => [ 'read' ] ], $event['audience'] );
+		$this->assertSame( [ 'public' => false, 'users' => [], 'rights' => [], 'visible_to' => [ 'read' ] ],
 			$this->change( $this->targeting(), 0, 'Nobody_watches' )['audience'],
 			'nobody addressed: still for every reader, and not public' );
 	}
