@@ -330,7 +330,7 @@ async fn a_token_is_single_use_through_auth_messages_too() {
     send_json(&mut ws, json!({"op": "auth", "token": second})).await;
     let reply = next_json(&mut ws).await;
     assert_eq!(reply["op"], "error", "an auth token twice: {reply}");
-    assert_eq!(connect_with(&gateway, Some(&second), None).await.err(), Some(401), "nor for a new connection");
+    assert_eq!(connect_with(&gateway, Some(&second), None).await.err(), Some(4401), "nor for a new connection");
 }
 
 /// Issue 10 item 6: nothing a client is sent depends on events it may not
