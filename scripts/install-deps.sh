@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, and nothing when it is all there already:
-#   apt: MediaWiki 1.39, PHP 8.2 (sqlite, redis, intl, mbstring, xml), PHPUnit, redis-server,
-#        Chromium (driven headless by the end-to-end tests), nginx, HAProxy and openssl (deploy test),
-#        prometheus (for promtool: the alert rules in deploy/prometheus are checked and unit-tested);
+#   apt: MediaWiki (Debian 12: 1.39 with PHP 8.2; Debian 13: 1.43 with PHP 8.4) and PHP's sqlite,
+#        redis, intl, mbstring and xml modules, PHPUnit, redis-server, Chromium (driven headless
+#        by the end-to-end tests), nginx, HAProxy and openssl (deploy test), prometheus (for
+#        promtool: the alert rules in deploy/prometheus are checked and unit-tested), debootstrap
+#        (the other MediaWiki LTS runs from a Debian root it makes: scripts/mw-root.sh);
 #   npm: e2e/node_modules (playwright-core, from e2e/package-lock.json).
 # Rust (cargo) and Node.js (node, npm) must be present already: this script does not install
-# toolchains. apt needs root (or sudo).
+# toolchains. apt needs root (or sudo). Works on Debian 12 (bookworm) and 13 (trixie).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(mediawiki php-cli php-sqlite3 php-redis php-intl php-mbstring php-xml phpunit
-	redis-server chromium nginx haproxy openssl prometheus)
+	redis-server chromium nginx haproxy openssl prometheus debootstrap)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

@@ -1,8 +1,14 @@
 // The real chain for one test file: redis-server, the gateway, a MediaWiki (e2e/wiki.sh) and
 // headless Chromium, each on a free port, all stopped again by stop().
-import { spawn } from 'node:child_process';
+//
+// MediaWiki version: RTN_MW (1.39 or 1.43; default: the host's own package). A version the host
+// does not have runs inside a Debian root (scripts/mw-root.sh; RTN_MW_ROOT is its path, set by
+// e2e/run.sh, or found here), through chroot, on the host's network.
+import { spawn, execFileSync } from 'node:child_process';
 import { createServer, connect } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream, existsSync } from 'node:fs';
+import {
+  mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream, existsSync, readFileSync, copyFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +16,32 @@ import { chromium } from 'playwright-core';
 
 export const E2E = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = resolve(E2E, '..');
-export const ARTIFACTS = join(E2E, 'artifacts');
+const MW_ROOT_SH = join(REPO, 'scripts/mw-root.sh');
+
+/** The MediaWiki version under test ("1.39", "1.43"). */
+export const MW_VERSION = process.env.RTN_MW
+  || execFileSync('bash', [MW_ROOT_SH, 'host-version'], { encoding: 'utf8' }).trim();
+if (!/^1\.(39|43)$/.test(MW_VERSION)) throw new Error(`RTN_MW=${MW_VERSION}: 1.39 or 1.43`);
+
+/** The root the wiki runs in ('' when it runs on the host); exported for e2e/wiki.sh. */
+export const MW_ROOT = (() => {
+  if (process.env.RTN_MW_ROOT !== undefined && process.env.RTN_MW === MW_VERSION) return process.env.RTN_MW_ROOT;
+  try {
+    execFileSync('bash', [MW_ROOT_SH, 'needs-root', MW_VERSION]);
+  } catch (e) {
+    if (e.status === 1) return ''; // the host has this version
+    throw e;
+  }
+  return execFileSync('bash', [MW_ROOT_SH, 'ensure', MW_VERSION], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+})();
+process.env.RTN_MW = MW_VERSION;
+process.env.RTN_MW_ROOT = MW_ROOT;
+
+/** Core's directory as the host sees it (inside the root when the wiki runs there). */
+export const MW_DIR = MW_ROOT ? join(MW_ROOT, 'usr/share/mediawiki') : (process.env.MW_INSTALL_PATH || '/usr/share/mediawiki');
+
+/** Screenshots and logs of this version's run: e2e/artifacts/mw-1.39/, e2e/artifacts/mw-1.43/. */
+export const ARTIFACTS = join(E2E, 'artifacts', `mw-${MW_VERSION}`);
 export const GATEWAY_BIN = process.env.RTN_GATEWAY_BIN || join(REPO, 'target/release/realtimenotify');
 export const CHROMIUM = process.env.RTN_CHROMIUM || '/usr/bin/chromium';
 
@@ -159,7 +190,8 @@ export async function startEnv(name, opts = {}) {
   env.redis = await startRedis(env.redisPort);
   env.gateway = await startGateway(env.gatewayPort, env.redisPort, env.gatewayArgs);
 
-  env.wikiDir = mkdtempSync(join(tmpdir(), `rtn-e2e-${name}-`));
+  // Inside the root when the wiki runs there (its /tmp), so that its PHP sees it.
+  env.wikiDir = mkdtempSync(join(MW_ROOT ? join(MW_ROOT, 'tmp') : tmpdir(), `rtn-e2e-${name}-`));
   env.dirs.push(env.wikiDir);
   if (opts.extraPhp) writeFileSync(join(env.wikiDir, 'extra.php'), `<?php\n${opts.extraPhp}\n`);
   await run('bash', [join(E2E, 'wiki.sh'), 'create', env.wikiDir, String(env.wikiPort), String(env.redisPort), env.wsUrl]);
@@ -175,22 +207,84 @@ export async function startEnv(name, opts = {}) {
     env.gateway = await startGateway(env.gatewayPort, env.redisPort, env.gatewayArgs);
   };
 
+  /** Runs a maintenance script of core on this wiki (e.g. 'runJobs.php'); resolves to its output. */
+  env.maint = (script, ...args) => run('bash', [join(E2E, 'wiki.sh'), 'maint', env.wikiDir, script, ...args.map(String)]);
+
+  // Stops everything; then fails (throws) if the wiki logged a PHP warning, notice or
+  // deprecation that comes from the extension.
   env.stop = async () => {
     for (const b of env.browsers) await b.close().catch(() => {});
     for (const p of [env.gateway, env.redis, ...env.procs]) if (p) await p.stop();
+    const warnings = extensionWarnings(env.wikiDir);
+    keepWikiLogs(env);
     if (!process.env.RTN_KEEP) for (const d of env.dirs) rmSync(d, { recursive: true, force: true });
+    if (warnings.length) {
+      throw new Error(`the extension caused ${warnings.length} PHP warning(s), deprecation(s) or error(s) on MediaWiki ${MW_VERSION} `
+        + `(logs in ${join(ARTIFACTS, 'logs', `wiki-${name}`)}):\n${warnings.join('\n---\n')}`);
+    }
   };
   return env;
 }
 
-/** A fresh headless Chromium profile (one browser = one context). */
-export async function launchBrowser(env) {
+/** The wiki's error logs (wiki.sh): MediaWiki's channels and PHP's own error_log. */
+const WIKI_ERROR_LOGS = ['php-error.log', 'error.log', 'exception.log', 'deprecated.log'];
+// What names the extension in a log entry: its files (the checkout's extension/RealTimeNotify/ or
+// the copy in DIR/extensions/RealTimeNotify/) and its PHP namespace, in a message or a backtrace.
+const EXTENSION_MARK = /[\\/]RealTimeNotify[\\/]|RealTimeNotify\\/;
+
+/**
+ * Every entry of the wiki's error logs that comes from the extension: a warning, notice or
+ * deprecation raised in its code or by a call it made (the message, its "[Called from ...]"
+ * or its backtrace names the extension), and every PHP Error (not Exception) the extension
+ * caught while publishing. An entry starts with a timestamp (MediaWiki:
+ * "2026-11-29 21:40:01 ...", PHP: "[29-Nov-2026 21:40:01 UTC] ..."); the lines after it (a
+ * backtrace) belong to it.
+ */
+export function extensionWarnings(wikiDir) {
+  const found = [];
+  for (const file of WIKI_ERROR_LOGS) {
+    const path = join(wikiDir, file);
+    if (!existsSync(path)) continue;
+    const entries = [];
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (/^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d|\[\d\d-\w{3}-\d{4} )/.test(line) || !entries.length) entries.push(line);
+      else entries[entries.length - 1] += `\n${line}`;
+    }
+    for (const e of entries) if (EXTENSION_MARK.test(e)) found.push(`${file}: ${e.trim()}`);
+  }
+  // The extension catches whatever publishing throws (an edit must never fail for it) and logs
+  // it with its class: an Exception is an outage (some tests cause one), an Error is its bug.
+  const own = join(wikiDir, 'realtimenotify.log');
+  if (existsSync(own)) {
+    for (const line of readFileSync(own, 'utf8').split('\n')) {
+      if (/(Failed to|Could not schedule) .*\((?:[\w\\]+\\)?\w*Error\)\s*$/.test(line)) found.push(`realtimenotify.log: ${line}`);
+    }
+  }
+  return found;
+}
+
+/** Copies the wiki's logs to artifacts/logs/wiki-NAME/ (the wiki's folder is removed). */
+function keepWikiLogs(env) {
+  const dest = join(ARTIFACTS, 'logs', `wiki-${env.name}`);
+  mkdirSync(dest, { recursive: true });
+  for (const file of [...WIKI_ERROR_LOGS, 'realtimenotify.log', 'install.log']) {
+    const path = join(env.wikiDir, file);
+    if (existsSync(path)) copyFileSync(path, join(dest, file));
+  }
+}
+
+/**
+ * A fresh headless Chromium profile (one browser = one context). opts: more context options
+ * of playwright (e.g. a phone's viewport, isMobile, hasTouch).
+ */
+export async function launchBrowser(env, opts = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'rtn-chromium-'));
   env.dirs.push(dir);
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1200, height: 800 },
+    ...opts,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
@@ -229,9 +323,9 @@ export async function notices(page) {
 
 export { existsSync, join };
 
-/** A browser signed in as `user` with `title` open; waits until the module is connected. */
-export async function openAs(env, user, title = 'Main_Page') {
-  const context = await launchBrowser(env);
+/** A browser signed in as `user` with `title` open (browserOpts: see launchBrowser). */
+export async function openAs(env, user, title = 'Main_Page', browserOpts = {}) {
+  const context = await launchBrowser(env, browserOpts);
   const page = await loginInBrowser(env, context, user);
   const sockets = watchSockets(page);
   const dialogs = [];

@@ -7,10 +7,19 @@ export class MwApi {
     this.cookies = new Map();
   }
 
+  /** params: strings, or Blobs (files: then the request is a multipart POST). */
   async request(params, { post = false } = {}) {
-    const body = new URLSearchParams({ format: 'json', formatversion: '2', ...params });
+    const all = { format: 'json', formatversion: '2', ...params };
+    const multipart = Object.values(all).some((v) => v instanceof Blob);
+    let body = new URLSearchParams();
+    if (multipart) {
+      body = new FormData();
+      for (const [k, v] of Object.entries(all)) body.append(k, v, ...(v instanceof Blob ? [k] : []));
+    } else {
+      for (const [k, v] of Object.entries(all)) body.append(k, v);
+    }
     const headers = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
-    const res = post
+    const res = post || multipart
       ? await fetch(this.api, { method: 'POST', body, headers })
       : await fetch(`${this.api}?${body}`, { headers });
     for (const c of res.headers.getSetCookie()) {
@@ -50,5 +59,29 @@ export class MwApi {
     }, { post: true });
     if (!r.edit) throw new Error(`edit of ${title} failed: ${JSON.stringify(r)}`);
     return r.edit;
+  }
+
+  /** action=move (with a redirect left behind); returns the API's move result. */
+  async move(from, to, reason) {
+    const r = await this.request({ action: 'move', from, to, reason, token: await this.token('csrf') }, { post: true });
+    if (!r.move) throw new Error(`move of ${from} failed: ${JSON.stringify(r)}`);
+    return r.move;
+  }
+
+  /** action=delete; returns the API's delete result. */
+  async delete(title, reason) {
+    const r = await this.request({ action: 'delete', title, reason, token: await this.token('csrf') }, { post: true });
+    if (!r.delete) throw new Error(`deletion of ${title} failed: ${JSON.stringify(r)}`);
+    return r.delete;
+  }
+
+  /** action=upload of `bytes` as File:filename; returns the API's upload result. */
+  async upload(filename, bytes, comment, type = 'image/png') {
+    const r = await this.request({
+      action: 'upload', filename, comment, ignorewarnings: '1', token: await this.token('csrf'),
+      file: new Blob([bytes], { type }),
+    });
+    if (r.upload?.result !== 'Success') throw new Error(`upload of ${filename} failed: ${JSON.stringify(r)}`);
+    return r.upload;
   }
 }

@@ -124,5 +124,7 @@ describe('private wiki, public gateway: only readers get changes, only what they
     assert.deepEqual(titles(got.alice), [READABLE, CAROLS], 'a reader gets what she may read, not the locked page');
     assert.ok(!titles(got.carol).includes(LOCKED), 'a watcher who may not read the locked page does not get it');
     assert.ok(titles(got.carol).includes(CAROLS));
+    assert.ok(!titles(got.carol).includes(READABLE),
+      'watchlist mode: readers see every change (visible_to), but only what she watches is addressed to her');
   });
 });

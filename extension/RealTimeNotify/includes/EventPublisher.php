@@ -13,9 +13,12 @@ use Throwable;
  *
  * publish() only schedules work (a POSTSEND deferred update in production); building,
  * encoding and sending happen later, each inside a catch of \Throwable, so nothing here
- * can fail or slow down an edit. Failures are logged to the 'realtimenotify' channel, and an
- * event the transport could not deliver is handed to the RetryQueue (a job), still after the
- * response: the save never waits for more than the one try.
+ * can fail or slow down an edit. Failures are logged to the 'realtimenotify' channel with the
+ * class of what was thrown: an Exception is the broker's or the network's (expected while Redis
+ * is down); an Error (TypeError, an undefined constant or method...) is a bug of the extension,
+ * e.g. on a MediaWiki version it was not made for, and the e2e tests fail on one. An event the
+ * transport could not deliver is handed to the RetryQueue (a job), still after the response:
+ * the save never waits for more than the one try.
  */
 class EventPublisher {
 
@@ -60,9 +63,10 @@ class EventPublisher {
 				$this->publishNow( $buildEvent, $what );
 			} );
 		} catch ( Throwable $e ) {
-			$this->logger->error( 'Could not schedule {what}: {message}', [
+			$this->logger->error( 'Could not schedule {what}: {message} ({class})', [
 				'what' => $what,
 				'message' => $e->getMessage(),
+				'class' => get_class( $e ),
 				'exception' => $e,
 			] );
 		}
@@ -82,9 +86,10 @@ class EventPublisher {
 				try {
 					$events = array_filter( (array)$buildEvents(), 'is_array' );
 				} catch ( Throwable $e ) {
-					$this->logger->error( 'Failed to build events for {what}: {message}', [
+					$this->logger->error( 'Failed to build events for {what}: {message} ({class})', [
 						'what' => $what,
 						'message' => $e->getMessage(),
+						'class' => get_class( $e ),
 						'exception' => $e,
 					] );
 					return;
@@ -99,9 +104,10 @@ class EventPublisher {
 				}
 			} );
 		} catch ( Throwable $e ) {
-			$this->logger->error( 'Could not schedule {what}: {message}', [
+			$this->logger->error( 'Could not schedule {what}: {message} ({class})', [
 				'what' => $what,
 				'message' => $e->getMessage(),
+				'class' => get_class( $e ),
 				'exception' => $e,
 			] );
 		}
@@ -135,13 +141,14 @@ class EventPublisher {
 			return true;
 		} catch ( Throwable $e ) {
 			$this->logger->error(
-				'Failed to publish {type} event for "{page_title}" via {transport}: {message}',
+				'Failed to publish {type} event for "{page_title}" via {transport}: {message} ({class})',
 				[
 					'what' => $what,
 					'type' => is_array( $event ) ? ( $event['type'] ?? 'edit' ) : '?',
 					'page_title' => is_array( $event ) ? ( $event['page_title'] ?? '' ) : '',
 					'transport' => $this->transport->getName(),
 					'message' => $e->getMessage(),
+					'class' => get_class( $e ),
 					'exception' => $e,
 				]
 			);

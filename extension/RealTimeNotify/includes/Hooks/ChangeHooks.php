@@ -158,6 +158,18 @@ class ChangeHooks implements
 	}
 
 	/**
+	 * IDBAccessObject::READ_LATEST on every supported version: Title's copy of the constant is
+	 * gone in 1.43, the interface moved to Wikimedia\Rdbms (its global name is deprecated since
+	 * 1.43) and MediaWiki 1.39 has only the global one.
+	 *
+	 * @return int
+	 */
+	private static function readLatest(): int {
+		$namespaced = 'Wikimedia\Rdbms\IDBAccessObject';
+		return interface_exists( $namespaced ) ? constant( "$namespaced::READ_LATEST" ) : \IDBAccessObject::READ_LATEST;
+	}
+
+	/**
 	 * @inheritDoc
 	 */
 	public function onUploadComplete( $uploadBase ) {
@@ -175,7 +187,7 @@ class ChangeHooks implements
 				return null;
 			}
 			// The description page was just created or touched: read it from the primary.
-			$pageId = $title->getArticleID( $title::READ_LATEST );
+			$pageId = $title->getArticleID( self::readLatest() );
 			$performer = $file->getUploader( $file::RAW );
 			return $this->target( $this->eventBuilder->newUploadEvent(
 				$title,

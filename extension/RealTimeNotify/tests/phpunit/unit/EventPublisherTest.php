@@ -72,6 +72,7 @@ class EventPublisherTest extends TestCase {
 		$this->assertCount( 1, $errors );
 		$this->assertStringContainsString( 'Failed to publish edit event for "Main Page"', $errors[0] );
 		$this->assertStringContainsString( 'could not connect to Redis', $errors[0] );
+		$this->assertStringEndsWith( '(RuntimeException)', $errors[0], 'an outage: an Exception' );
 	}
 
 	public function testBuilderErrorsAreCaughtToo() {
@@ -80,6 +81,8 @@ class EventPublisherTest extends TestCase {
 		}, 'test' );
 		$this->runDeferred();
 		$this->assertStringContainsString( 'boom', $this->logger->messages( 'error' )[0] );
+		// The class tells a bug (an Error) from an outage: the e2e tests fail on an Error.
+		$this->assertStringEndsWith( '(TypeError)', $this->logger->messages( 'error' )[0] );
 		$this->assertSame( [], $this->transport->sent );
 	}
 
@@ -91,6 +94,7 @@ class EventPublisherTest extends TestCase {
 			return self::event();
 		}, 'test' );
 		$this->assertStringContainsString( 'Could not schedule test', $this->logger->messages( 'error' )[0] );
+		$this->assertStringEndsWith( '(LogicException)', $this->logger->messages( 'error' )[0] );
 	}
 
 	public function testNullMeansNothingToPublish() {
