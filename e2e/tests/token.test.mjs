@@ -9,7 +9,11 @@ import { MwApi } from '../lib/mwapi.mjs';
 import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 
-/** Status of a bare WebSocket handshake (101 when upgraded). */
+/**
+ * A bare WebSocket handshake: its HTTP status, and, when upgraded (101), the close code the
+ * server then closed it with at once (a refused handshake, e.g. 4401), or null when its first
+ * frame was not a close frame (the socket was admitted).
+ */
 function handshake(port) {
   return new Promise((resolve, reject) => {
     const req = request({
@@ -19,8 +23,19 @@ function handshake(port) {
         'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
       },
     });
-    req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
-    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(101); });
+    req.on('response', (res) => { res.resume(); resolve({ status: res.statusCode, code: null }); });
+    req.on('upgrade', (res, socket, head) => {
+      let buf = Buffer.from(head);
+      const done = (code) => { socket.destroy(); resolve({ status: 101, code }); };
+      const first = () => {
+        if (buf.length < 2) return;
+        if ((buf[0] & 0x0f) !== 8) done(null); // not a close frame: admitted
+        else if (buf.length >= 4) done(buf.readUInt16BE(2)); // a close frame's code
+      };
+      socket.on('data', (d) => { buf = Buffer.concat([buf, d]); first(); });
+      socket.on('close', () => resolve({ status: 101, code: null }));
+      first();
+    });
     req.on('error', reject);
     req.end();
   });
@@ -55,8 +70,8 @@ describe('signed connection tokens (private gateway)', () => {
     await bob.edit('Private page', 'Secret text.', 'private edit');
     await waitForNotice(alice.page, 'Bob created Private page', 2000);
 
-    // A handshake without a token is refused before any upgrade.
-    assert.equal(await handshake(env.gatewayPort), 401);
+    // A handshake without a token is refused (4401) before any other frame.
+    assert.deepEqual(await handshake(env.gatewayPort), { status: 101, code: 4401 });
   });
 
   it('renews the token on the open socket before it expires', async () => {

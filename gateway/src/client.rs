@@ -4,6 +4,12 @@
 //!
 //! Each client is one task that owns its socket, so a slow or dead socket
 //! only ever blocks its own task; the hub's broadcast channel never waits.
+//!
+//! "Cannot keep up" is bounded in time, not only in events: a client whose
+//! oldest undelivered event is older than `--max-lag` is closed with 4000,
+//! and so is one whose socket does not take a write within what is left of
+//! that (or `--write-timeout`). The kernel's buffers would hide the lag
+//! otherwise; `listener::accept` keeps them small for the same reason.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -26,28 +32,23 @@ use crate::filter::Filter;
 use crate::history::{Replay, Step};
 use crate::hub::{Hub, Item};
 use crate::metrics as m;
+use crate::protocol::{close, Refusal};
 use crate::socket::Socket;
-
-/// Close codes, see `docs/protocol.md`.
-pub mod close {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    /// The replay could not be served (the source's log is unreachable):
-    /// reconnect with `since` a little later; nothing is lost.
-    pub const TRY_AGAIN_LATER: u16 = 1013;
-    pub const LAGGED: u16 = 4000;
-    pub const TOKEN_EXPIRED: u16 = 4001;
-}
 
 /// Per-connection limits, from [`Settings`](crate::config::Settings).
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub idle_timeout: Duration,
     pub write_timeout: Duration,
+    /// How old a client's oldest undelivered event may get before the
+    /// client is closed with 4000.
+    pub max_lag: Duration,
     pub messages_per_second: u32,
 }
+
+/// How long a lagging client's close frame may take to go out: its socket
+/// is likely full, and it is being dropped for being slow.
+const LAGGED_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What every client shares, held once by the gateway instead of once per
 /// connection.
@@ -70,6 +71,12 @@ impl Shared {
     /// of seconds to minutes, taken with `wrapping_sub`).
     fn now(&self) -> u32 {
         self.started.elapsed().as_millis() as u32
+    }
+
+    /// The token verifier; without one, this gateway takes no tokens at
+    /// all (the one place that says so, for the handshake and `auth` alike).
+    pub fn tokens(&self) -> Result<&Verifier, Refusal> {
+        self.verifier.as_deref().ok_or_else(|| Refusal::Unauthorized("this gateway does not accept tokens".into()))
     }
 
     pub fn new(limits: Limits, verifier: Option<Arc<Verifier>>, hub: Arc<Hub>) -> Shared {
@@ -113,6 +120,16 @@ impl ClientMessage {
     }
 }
 
+/// The `addressed` filter picks events by who the client is, so it needs a
+/// token: the one place that says so, for the handshake's `?filter=` and for
+/// `subscribe` alike.
+pub fn check_filter(filter: &Filter, identity: Option<&Identity>) -> Result<(), Refusal> {
+    if filter.addressed && identity.is_none() {
+        return Err(Refusal::Unauthorized("the `addressed` filter needs a token".into()));
+    }
+    Ok(())
+}
+
 /// What the handshake established: who connects, and what it asked for.
 pub struct Request {
     pub peer: SocketAddr,
@@ -137,8 +154,50 @@ enum Wake {
 /// Why the client loop ended: decides the close frame, if any.
 enum Exit {
     Close(u16, &'static str),
-    /// The socket is gone or stuck; do not try to write to it again.
+    /// The client fell behind: close 4000, and log why.
+    Lagged(Lag),
+    /// The socket is gone; do not try to write to it again.
     Abandon,
+}
+
+/// How a client fell behind.
+#[derive(Debug, Clone, Copy)]
+enum Lag {
+    /// More than `--client-queue` events behind: this many were waiting.
+    Queue(u64),
+    /// Its oldest undelivered event was this old, more than `--max-lag`
+    /// (found when taking it, or while its write waited for the socket).
+    Behind(Duration),
+    /// Its socket did not take a write within `--write-timeout`.
+    Stalled,
+}
+
+impl Lag {
+    fn reason(self) -> &'static str {
+        match self {
+            Lag::Queue(_) => "queue_overflow",
+            Lag::Behind(_) => "max_lag",
+            Lag::Stalled => "write_stalled",
+        }
+    }
+}
+
+/// Why a write did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteError {
+    /// Its deadline passed: the socket would not drain.
+    Stalled,
+    /// The connection is gone.
+    Gone,
+}
+
+impl From<WriteError> for Exit {
+    fn from(err: WriteError) -> Exit {
+        match err {
+            WriteError::Stalled => Exit::Lagged(Lag::Stalled),
+            WriteError::Gone => Exit::Abandon,
+        }
+    }
 }
 
 /// One connected client: its socket, its live stream, who it is, what it
@@ -200,18 +259,18 @@ impl Client {
         if let Some(identity) = identity {
             client.sign_in(identity);
         }
-        client.hello(sub.last_visible).await.ok()?;
-        if let Some(since) = since {
+        let mut opened = client.hello(sub.last_visible).await.map_err(Exit::from);
+        if let (Ok(()), Some(since)) = (&opened, since) {
             // Boxed: a rare path, and a big future.
-            let replayed = Box::pin(client.replay(since, sub.last_id.unwrap_or(since))).await;
-            if let Err(exit) = replayed {
-                if let Exit::Close(code, reason) = exit {
-                    Box::pin(client.close(code, reason)).await;
-                }
-                return None;
+            opened = Box::pin(client.replay(since, sub.last_id.unwrap_or(since))).await;
+        }
+        match opened {
+            Ok(()) => Some(client),
+            Err(exit) => {
+                Box::pin(client.exit(exit)).await;
+                None
             }
         }
-        Some(client)
     }
 
     /// Takes `identity` and (re)arms the token timer for it.
@@ -254,9 +313,8 @@ pub fn serve(opening: Opening) -> impl std::future::Future<Output = ()> + Send {
         let Some(mut client) = opening.await else {
             return;
         };
-        if let Exit::Close(code, reason) = client.run().await {
-            Box::pin(client.close(code, reason)).await;
-        }
+        let exit = client.run().await;
+        Box::pin(client.exit(exit)).await;
     }
 }
 
@@ -297,9 +355,9 @@ impl Client {
     /// The first frame. `last_id` is the newest id this client may see, so
     /// a new client has a position to resume from without learning of
     /// events it may not see.
-    async fn hello(&mut self, last_id: Option<EventId>) -> Result<(), ()> {
-        let mut hello =
-            json!({"op": "hello", "protocol": 1, "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
+    async fn hello(&mut self, last_id: Option<EventId>) -> Result<(), WriteError> {
+        let mut hello = json!({"op": "hello", "protocol": crate::protocol::VERSION,
+            "server": concat!("realtimenotify/", env!("CARGO_PKG_VERSION"))});
         if let Some(id) = last_id {
             hello["last_id"] = id.to_string().into();
         }
@@ -309,7 +367,8 @@ impl Client {
     /// Sends what the client missed after `since`, up to `upto` (where its
     /// live stream starts), then `resumed`. Page by page: the next page is
     /// read only once the last one was written, so a client that does not
-    /// read holds one page (and then is dropped by the write timeout).
+    /// read holds one page (and then is dropped by the write timeout). The
+    /// replayed events are old by nature: `--max-lag` is not applied to them.
     ///
     /// Where events are gone, the client gets `lost` right before the next
     /// event it is sent: `resume_after` is then the id before that event,
@@ -319,6 +378,7 @@ impl Client {
         let mut replay = Replay::new(self.shared.hub.clone(), since, upto);
         let mut count = 0usize;
         loop {
+            let until = self.write_deadline();
             let page = match replay.next().await {
                 Ok(Step::Events(page)) => page,
                 Ok(Step::Done) => break,
@@ -333,11 +393,11 @@ impl Client {
                 }
                 if let Some(gone) = replay.take_lost() {
                     let lost = lost_frame(self.last_sent.unwrap_or(gone.since), envelope.id.prev(), Some(envelope.id));
-                    self.feed_json(lost).await.map_err(|()| stuck())?;
+                    self.feed_json(lost, until).await?;
                 }
-                count += usize::from(self.deliver(envelope).await.map_err(|()| stuck())?);
+                count += usize::from(self.deliver(envelope, until).await?);
             }
-            self.flush().await.map_err(|()| stuck())?;
+            self.flush(until).await?;
             drop(page);
             if self.shared.hub.is_closed() {
                 return Err(going_away());
@@ -345,34 +405,49 @@ impl Client {
             // Live events queue up while the client replays; past its queue
             // it is told to come back, from where it got.
             if self.live.len() > self.shared.hub.client_queue() {
-                return Err(lagged(self.live.len() as u64));
+                return Err(Exit::Lagged(Lag::Queue(self.live.len() as u64)));
             }
         }
         if let Some(gone) = replay.take_lost() {
             // Nothing after the loss for this client: resume after it.
             let lost = lost_frame(self.last_sent.unwrap_or(gone.since), gone.upto, Some(gone.upto.next()));
             self.last_sent = self.last_sent.max(Some(gone.upto));
-            self.feed_json(lost).await.map_err(|()| stuck())?;
+            let until = self.write_deadline();
+            self.feed_json(lost, until).await?;
         }
         let resumed = json!({"op": "resumed", "since": since.to_string(), "count": count});
-        self.send_json(resumed).await.map_err(|()| stuck())
+        Ok(self.send_json(resumed).await?)
     }
 
     /// Takes `first` and then whatever else is queued already (up to
     /// [`BATCH`]), and flushes once: under a burst a client costs one wake-up
     /// and one write per batch instead of one per event.
+    ///
+    /// Everything taken before went out with the last flush, so the first
+    /// event taken here is the client's oldest undelivered one: its age is
+    /// how far behind the client is, and the writes of this batch get only
+    /// what is left of `--max-lag` (see [`Client::lag_deadline`]).
     async fn take_queued(&mut self, first: Result<Item, RecvError>) -> Result<(), Exit> {
         let mut item = first.map_err(|err| match err {
-            RecvError::Lagged(missed) => lagged(missed),
+            RecvError::Lagged(missed) => Exit::Lagged(Lag::Queue(missed)),
             RecvError::Closed => going_away(),
         })?;
+        // When the oldest event of the batch arrived, and the deadline it sets.
+        let mut oldest: Option<(std::time::Instant, tokio::time::Instant)> = None;
         for taken in 1..=BATCH {
             match item {
                 Item::Event(envelope) => {
-                    self.deliver(&envelope).await.map_err(|()| stuck())?;
+                    let (_, until) = match oldest {
+                        Some(oldest) => oldest,
+                        None => *oldest.insert((envelope.received_at, self.lag_deadline(&envelope)?)),
+                    };
+                    self.deliver(&envelope, until).await.map_err(|err| self.write_failed(err, oldest))?;
                 }
                 Item::Tick => self.on_tick().await?,
-                Item::Gap(floor) => self.on_gap(floor).await.map_err(|()| stuck())?,
+                Item::Gap(floor) => {
+                    let until = oldest.map_or_else(|| self.write_deadline(), |(_, until)| until);
+                    self.on_gap(floor, until).await.map_err(|err| self.write_failed(err, oldest))?
+                }
             }
             if taken == BATCH {
                 break; // the rest waits for the next turn of the loop
@@ -380,11 +455,39 @@ impl Client {
             item = match self.live.try_recv() {
                 Ok(item) => item,
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Lagged(missed)) => return Err(lagged(missed)),
+                Err(TryRecvError::Lagged(missed)) => return Err(Exit::Lagged(Lag::Queue(missed))),
                 Err(TryRecvError::Closed) => return Err(going_away()),
             };
         }
-        self.flush().await.map_err(|()| stuck())
+        let until = oldest.map_or_else(|| self.write_deadline(), |(_, until)| until);
+        self.flush(until).await.map_err(|err| self.write_failed(err, oldest))
+    }
+
+    /// The deadline for writing `oldest`, the oldest event this client has
+    /// not been written yet: when it turns `--max-lag` old (or after
+    /// `--write-timeout`, if that comes first). An error if it is that old
+    /// already.
+    fn lag_deadline(&self, oldest: &Envelope) -> Result<tokio::time::Instant, Exit> {
+        let age = oldest.received_at.elapsed();
+        let left = self.shared.limits.max_lag.checked_sub(age).ok_or(Exit::Lagged(Lag::Behind(age)))?;
+        Ok(self.write_deadline().min(tokio::time::Instant::now() + left))
+    }
+
+    /// Why a write of a batch whose oldest event arrived at `oldest` failed:
+    /// its socket was stuck until that event was `--max-lag` old, or for
+    /// `--write-timeout`, or it is gone.
+    fn write_failed(&self, err: WriteError, oldest: Option<(std::time::Instant, tokio::time::Instant)>) -> Exit {
+        match (err, oldest) {
+            (WriteError::Stalled, Some((received, _))) if received.elapsed() >= self.shared.limits.max_lag => {
+                Exit::Lagged(Lag::Behind(received.elapsed()))
+            }
+            (err, _) => err.into(),
+        }
+    }
+
+    /// The deadline of a write that starts now: `--write-timeout` away.
+    fn write_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.shared.limits.write_timeout
     }
 
     /// The clock ticked (see [`Item::Tick`]): close a client that has been
@@ -394,17 +497,18 @@ impl Client {
         if u128::from(silent) > self.shared.limits.idle_timeout.as_millis() {
             return Err(Exit::Close(close::NORMAL, "idle timeout"));
         }
-        self.feed(Message::Ping(Default::default())).await.map_err(|()| Exit::Abandon)
+        let until = self.write_deadline();
+        Ok(self.feed(Message::Ping(Default::default()), until).await?)
     }
 
     /// The source may have lost events up to `floor` (see [`Item::Gap`]):
     /// tell a client whose position is older, mid-stream, and move it on.
-    async fn on_gap(&mut self, floor: EventId) -> Result<(), ()> {
+    async fn on_gap(&mut self, floor: EventId, until: tokio::time::Instant) -> Result<(), WriteError> {
         let Some(since) = self.last_sent.filter(|&last| last < floor) else {
             return Ok(());
         };
         self.last_sent = Some(floor);
-        self.feed_json(lost_frame(since, floor, None)).await
+        self.feed_json(lost_frame(since, floor, None), until).await
     }
 
     /// The token timer fired: close the connection if its token is really
@@ -433,12 +537,12 @@ impl Client {
 
     /// Queues one event if the client should be sent it ([`Client::fresh`]);
     /// `Ok(true)` when it was queued (it goes out at the next flush).
-    async fn deliver(&mut self, envelope: &Envelope) -> Result<bool, ()> {
+    async fn deliver(&mut self, envelope: &Envelope, until: tokio::time::Instant) -> Result<bool, WriteError> {
         if !self.fresh(envelope) {
             return Ok(false);
         }
         self.last_sent = Some(envelope.id);
-        self.feed(Message::Text(envelope.frame.clone())).await?;
+        self.feed(Message::Text(envelope.frame.clone()), until).await?;
         self.shared.sent.increment(1);
         self.shared.latency.record(envelope.received_at.elapsed().as_secs_f64());
         Ok(true)
@@ -472,24 +576,25 @@ impl Client {
             Message::Close(_) => {
                 // tungstenite queued the answering close frame; send it, so
                 // the client sees a clean close (its code) rather than 1006.
-                let _ = self.flush().await;
+                let until = self.write_deadline();
+                let _ = self.flush(until).await;
                 return Some(Exit::Abandon);
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
         };
-        self.send_json(reply).await.err().map(|()| Exit::Abandon)
+        self.send_json(reply).await.err().map(Exit::from)
     }
 
     fn on_text(&mut self, text: &str) -> serde_json::Value {
         match ClientMessage::parse(text) {
-            Ok(ClientMessage::Subscribe { filter }) if filter.addressed && self.identity.is_none() => {
-                json!({"op": "error", "message": "the `addressed` filter needs an authenticated connection"})
-            }
-            Ok(ClientMessage::Subscribe { filter }) => {
-                let reply = json!({"op": "subscribed", "filter": filter});
-                self.set_filter(filter);
-                reply
-            }
+            Ok(ClientMessage::Subscribe { filter }) => match check_filter(&filter, self.identity.as_deref()) {
+                Ok(()) => {
+                    let reply = json!({"op": "subscribed", "filter": filter});
+                    self.set_filter(filter);
+                    reply
+                }
+                Err(refusal) => json!({"op": "error", "message": refusal.message()}),
+            },
             Ok(ClientMessage::Ping) => json!({"op": "pong"}),
             Ok(ClientMessage::Auth { token }) => self.on_auth(&token),
             Err(problem) => json!({"op": "error", "message": format!("bad message: {problem}")}),
@@ -499,8 +604,9 @@ impl Client {
     /// Takes a fresh token. A failed refresh keeps the current identity
     /// (until it expires): the client may retry with another token.
     fn on_auth(&mut self, token: &str) -> serde_json::Value {
-        let Some(verifier) = &self.shared.verifier else {
-            return json!({"op": "error", "message": "this gateway does not accept tokens"});
+        let verifier = match self.shared.tokens() {
+            Ok(verifier) => verifier,
+            Err(refusal) => return json!({"op": "error", "message": refusal.message()}),
         };
         let checked = match self.identity.as_deref() {
             Some(current) => verifier.verify_refresh(token, current),
@@ -526,35 +632,51 @@ impl Client {
         Some(tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600)))
     }
 
-    async fn feed_json(&mut self, value: serde_json::Value) -> Result<(), ()> {
-        self.feed(Message::Text(Utf8Bytes::from(value.to_string()))).await
+    async fn feed_json(&mut self, value: serde_json::Value, until: tokio::time::Instant) -> Result<(), WriteError> {
+        self.feed(Message::Text(Utf8Bytes::from(value.to_string())), until).await
     }
 
-    async fn send_json(&mut self, value: serde_json::Value) -> Result<(), ()> {
-        self.send(Message::Text(Utf8Bytes::from(value.to_string()))).await
+    /// Writes one JSON frame and flushes, within `--write-timeout`.
+    async fn send_json(&mut self, value: serde_json::Value) -> Result<(), WriteError> {
+        let until = self.write_deadline();
+        self.send(Message::Text(Utf8Bytes::from(value.to_string())), until).await
     }
 
     /// Writes one frame and flushes.
-    async fn send(&mut self, message: Message) -> Result<(), ()> {
-        bounded(self.shared.limits.write_timeout, self.socket.send(message)).await
+    async fn send(&mut self, message: Message, until: tokio::time::Instant) -> Result<(), WriteError> {
+        bounded(until, self.socket.send(message)).await
     }
 
     /// Queues one frame; it goes out when the write buffer fills or at the
     /// next [`Client::flush`] (or `send`).
-    async fn feed(&mut self, message: Message) -> Result<(), ()> {
-        bounded(self.shared.limits.write_timeout, self.socket.feed(message)).await
+    async fn feed(&mut self, message: Message, until: tokio::time::Instant) -> Result<(), WriteError> {
+        bounded(until, self.socket.feed(message)).await
     }
 
-    async fn flush(&mut self) -> Result<(), ()> {
-        bounded(self.shared.limits.write_timeout, self.socket.flush()).await
+    async fn flush(&mut self, until: tokio::time::Instant) -> Result<(), WriteError> {
+        bounded(until, self.socket.flush()).await
     }
 
-    /// Sends a close frame and waits briefly for the client's reply.
-    async fn close(&mut self, code: u16, reason: &'static str) {
+    /// Ends the connection as `exit` says: a close frame with its code, a
+    /// lagging client's 4000, or nothing for a socket that is gone.
+    async fn exit(&mut self, exit: Exit) {
+        match exit {
+            Exit::Close(code, reason) => {
+                let until = self.write_deadline();
+                self.close(code, reason, until).await;
+            }
+            Exit::Lagged(lag) => self.lagged(lag).await,
+            Exit::Abandon => {}
+        }
+    }
+
+    /// Sends a close frame (by `until`) and waits briefly for the client's
+    /// reply; whether the frame went out.
+    async fn close(&mut self, code: u16, reason: &'static str, until: tokio::time::Instant) -> bool {
         let frame =
             Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) }));
-        if self.send(frame).await.is_err() {
-            return;
+        if self.send(frame, until).await.is_err() {
+            return false;
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             while let Some(Ok(message)) = self.socket.next().await {
@@ -564,6 +686,27 @@ impl Client {
             }
         })
         .await;
+        true
+    }
+
+    /// Closes a client that fell behind with 4000 (it resumes with
+    /// `since`), and says so in the log. Its socket may be full: the close
+    /// frame gets [`LAGGED_CLOSE_TIMEOUT`], and if it cannot go out, the
+    /// connection is reset rather than left to drain stale events.
+    async fn lagged(&mut self, lag: Lag) {
+        metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
+        let until = tokio::time::Instant::now() + LAGGED_CLOSE_TIMEOUT;
+        let sent = self.close(close::LAGGED, "lagged: reconnect with since", until).await;
+        if !sent {
+            self.socket.reset_on_close();
+        }
+        let (missed, lag_ms) = match lag {
+            Lag::Queue(missed) => (Some(missed), None),
+            Lag::Behind(age) => (None, Some(age.as_millis() as u64)),
+            Lag::Stalled => (None, None),
+        };
+        tracing::info!(peer = %self.peer, reason = lag.reason(), missed, lag_ms, close_sent = sent,
+            "client lagged; closed with 4000");
     }
 }
 
@@ -578,20 +721,17 @@ fn lost_frame(since: EventId, resume_after: EventId, oldest: Option<EventId>) ->
     lost
 }
 
-/// A socket write, given up after `limit`: a client whose socket will not
-/// drain is abandoned rather than allowed to pin memory.
-async fn bounded<E>(limit: Duration, write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
-    match tokio::time::timeout(limit, write).await {
+/// A socket write, given up at `until`: a client whose socket will not
+/// drain is closed rather than allowed to pin memory or fall further behind.
+async fn bounded<E>(
+    until: tokio::time::Instant,
+    write: impl std::future::Future<Output = Result<(), E>>,
+) -> Result<(), WriteError> {
+    match tokio::time::timeout_at(until, write).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) | Err(_) => Err(()),
+        Ok(Err(_)) => Err(WriteError::Gone),
+        Err(_) => Err(WriteError::Stalled),
     }
-}
-
-/// A client whose socket would not take its events within the write timeout:
-/// abandon it (no close frame could get through either).
-fn stuck() -> Exit {
-    metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
-    Exit::Abandon
 }
 
 /// The hub closed: the gateway is stopping.
@@ -607,13 +747,6 @@ async fn expired(timer: &mut Option<Pin<Box<Sleep>>>) {
     }
 }
 
-/// A client fell further behind than its queue: close it, it resumes with `since`.
-fn lagged(missed: u64) -> Exit {
-    metrics::counter!(m::SLOW_CLIENT_DROPS).increment(1);
-    tracing::info!(missed, "client lagged; closing with 4000");
-    Exit::Close(close::LAGGED, "lagged: reconnect with since")
-}
-
 /// A frame over `--max-client-frame` surfaces as tungstenite's capacity
 /// error; tell the client why (1009). Anything else means the socket is gone.
 fn read_error(err: tungstenite::Error) -> Exit {
@@ -623,5 +756,38 @@ fn read_error(err: tungstenite::Error) -> Exit {
             Exit::Close(close::TOO_BIG, "frame too big")
         }
         _ => Exit::Abandon,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(verifier: Option<Arc<Verifier>>) -> Shared {
+        let limits = Limits {
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
+            max_lag: Duration::from_secs(5),
+            messages_per_second: 20,
+        };
+        Shared::new(limits, verifier, Arc::new(Hub::new(16, 16, 16384, None)))
+    }
+
+    /// The handshake (`server::admit`) and the messages (`Client::on_text`,
+    /// `Client::on_auth`) ask the same two functions, so they cannot drift.
+    #[test]
+    fn the_token_rules_live_in_one_place() {
+        let addressed = Filter { addressed: true, ..Filter::default() };
+        let refusal = check_filter(&addressed, None).unwrap_err();
+        assert_eq!((refusal.code(), refusal.message()), (4401, "the `addressed` filter needs a token"));
+        assert!(check_filter(&Filter::default(), None).is_ok());
+        let alice = Identity { user_id: 1, name: "Alice".into(), rights: Default::default(), expires: u64::MAX };
+        assert!(check_filter(&addressed, Some(&alice)).is_ok());
+
+        let without = shared(None);
+        let refusal = without.tokens().err().expect("no verifier, no tokens");
+        assert_eq!((refusal.code(), refusal.message()), (4401, "this gateway does not accept tokens"));
+        let verifier = Arc::new(Verifier::new(&["0123456789abcdef0123456789abcdef".into()], "testwiki", 0));
+        assert!(shared(Some(verifier)).tokens().is_ok());
     }
 }

@@ -121,7 +121,12 @@ pub struct Options {
     #[arg(long, env = "RTN_WRITE_TIMEOUT", value_name = "SECS")]
     pub write_timeout: Option<u64>,
 
-    /// Seconds a client may take to send its handshake (request headers) [default: 10]
+    /// Seconds a client's oldest undelivered event may wait before the client is closed with 4000 [default: 5]
+    #[arg(long, env = "RTN_MAX_LAG", value_name = "SECS")]
+    pub max_lag: Option<u64>,
+
+    /// Seconds from accepting a connection until its WebSocket upgrade must be done; other
+    /// connections (health checks, metrics) are closed after it too [default: 10]
     #[arg(long, env = "RTN_HANDSHAKE_TIMEOUT", value_name = "SECS")]
     pub handshake_timeout: Option<u64>,
 
@@ -159,6 +164,11 @@ pub struct Options {
     #[arg(long, env = "RTN_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
 
+    /// Connections open at once (HTTP 503 beyond it); 0 for no limit [default: the file
+    /// descriptor limit minus a reserve]
+    #[arg(long, env = "RTN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// Proxies (e.g. nginx) whose X-Forwarded-For names the client: addresses
     /// or CIDR ranges, comma separated
     #[arg(long, env = "RTN_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -191,9 +201,9 @@ impl Options {
         let b = file;
         Ok(prefer!(a, b; listen, source, redis_url, channel, stream_key, ingest_secret,
             max_event_bytes, client_queue, replay_window, ping_interval, idle_timeout,
-            write_timeout, handshake_timeout, max_client_frame, client_rate, auth_mode, token_secrets, wiki_id,
-            token_leeway, allowed_origins, max_connections_per_ip, trusted_proxies, shutdown_grace,
-            log_format))
+            write_timeout, max_lag, handshake_timeout, max_client_frame, client_rate, auth_mode, token_secrets,
+            wiki_id, token_leeway, allowed_origins, max_connections_per_ip, max_connections, trusted_proxies,
+            shutdown_grace, log_format))
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Options> {
@@ -218,6 +228,7 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub write_timeout: Duration,
+    pub max_lag: Duration,
     pub handshake_timeout: Duration,
     pub max_client_frame: usize,
     pub client_rate: u32,
@@ -227,6 +238,9 @@ pub struct Settings {
     pub token_leeway: u64,
     pub allowed_origins: Vec<String>,
     pub max_connections_per_ip: usize,
+    /// `None`: derived from the file descriptor limit at start
+    /// ([`crate::server::descriptor_budget`]); `Some(0)`: no limit.
+    pub max_connections: Option<usize>,
     pub trusted_proxies: Vec<crate::admission::Proxies>,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
@@ -257,6 +271,7 @@ impl TryFrom<Options> for Settings {
             ping_interval: secs(o.ping_interval, 20),
             idle_timeout: secs(o.idle_timeout, 60),
             write_timeout: secs(o.write_timeout, 10),
+            max_lag: secs(o.max_lag, 5),
             handshake_timeout: secs(o.handshake_timeout, 10),
             max_client_frame: o.max_client_frame.unwrap_or(4096),
             client_rate: o.client_rate.unwrap_or(20),
@@ -266,6 +281,7 @@ impl TryFrom<Options> for Settings {
             token_leeway: o.token_leeway.unwrap_or(30),
             allowed_origins: o.allowed_origins.unwrap_or_default().into_iter().filter(|s| !s.is_empty()).collect(),
             max_connections_per_ip: o.max_connections_per_ip.unwrap_or(100),
+            max_connections: o.max_connections,
             trusted_proxies: o.trusted_proxies.unwrap_or_default(),
             shutdown_grace: secs(o.shutdown_grace, 10),
             log_format: o.log_format.unwrap_or(LogFormat::Human),
@@ -289,6 +305,8 @@ impl TryFrom<Options> for Settings {
             bail!("--idle-timeout ({:?}) must be longer than --ping-interval ({:?})", s.idle_timeout, s.ping_interval);
         }
         for (name, v) in [
+            ("max-lag", s.max_lag.as_secs() as usize),
+            ("handshake-timeout", s.handshake_timeout.as_secs() as usize),
             ("max-event-bytes", s.max_event_bytes),
             ("client-queue", s.client_queue),
             ("replay-window", s.replay_window),

@@ -16,9 +16,13 @@
 //! - [`client`]: one task per WebSocket client;
 //! - [`filter`]: per-client subscription filters;
 //! - [`server`]: HTTP routes, health, metrics, shutdown;
+//! - [`listener`]: the accept loop: connection limits, the handshake
+//!   deadline, running out of file descriptors;
+//! - [`protocol`]: the protocol's names, close codes and refusals;
 //! - [`upgrade`]: the WebSocket handshake, down to the bare TCP stream;
 //! - [`socket`]: tungstenite on that stream, driven by tokio's readiness;
-//! - [`metrics`]: metric names and the Prometheus exporter.
+//! - [`metrics`]: metric names and the Prometheus exporter;
+//! - [`logging`]: log output, with every field escaped.
 //!
 //! Shutdown is one [`CancellationToken`](tokio_util::sync::CancellationToken)
 //! handed to every task: the signal handler cancels it, sources stop, the
@@ -33,7 +37,10 @@ pub mod event;
 pub mod filter;
 pub mod history;
 pub mod hub;
+pub mod listener;
+pub mod logging;
 pub mod metrics;
+pub mod protocol;
 pub mod server;
 pub mod socket;
 pub mod source;

@@ -1,11 +1,10 @@
 //! The `realtimenotify` command.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use realtimenotify::config::{LogFormat, Options, Settings};
+use realtimenotify::config::{Options, Settings};
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc instead of glibc's malloc: a gateway holds many thousands of
@@ -45,7 +44,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(settings.log_format);
+    realtimenotify::logging::init(settings.log_format);
     // The TLS library behind `rediss://` needs its crypto picked once per process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match serve(settings) {
@@ -87,19 +86,4 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     let _ = ctrl_c.await;
     tracing::info!("signal received");
     shutdown.cancel();
-}
-
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RTN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // A log line that cannot be written (stderr closed: `... | head`) is
-    // dropped; by default tracing-subscriber reports it with `eprintln!`,
-    // which panics and takes down whichever task logged.
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
-    match format {
-        // Colours only on a terminal: escape codes make log files unreadable.
-        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }

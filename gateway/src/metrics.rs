@@ -35,8 +35,17 @@ pub const BUILD_INFO: &str = "rtn_build_info";
 /// the start and an alert on it can be written before the first drop.
 pub const DROP_REASONS: &[&str] = &["invalid", "too_large", "stale", "duplicate"];
 /// Every `reason` of [`CLIENTS_REJECTED`], likewise.
-pub const REJECT_REASONS: &[&str] =
-    &["origin", "bad_request", "token", "per_ip", "rate", "frame_too_big", "not_loaded"];
+pub const REJECT_REASONS: &[&str] = &[
+    "origin",
+    "bad_request",
+    "token",
+    "per_ip",
+    "max_connections",
+    "descriptors",
+    "not_loaded",
+    "rate",
+    "frame_too_big",
+];
 
 /// The git revision the binary was built from (`build.rs`), or `unknown`.
 pub const REVISION: &str = env!("RTN_REVISION");

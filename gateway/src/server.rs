@@ -3,7 +3,7 @@
 //! orderly shutdown of all of it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,26 +12,26 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use axum::{Extension, Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_service::Service;
-use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tungstenite::{Message, Utf8Bytes};
 
-use crate::admission::Admission;
+use crate::admission::{Admission, Slot};
 use crate::auth::Verifier;
 use crate::client::{self, Limits, Shared};
 use crate::config::{AuthMode, Settings};
 use crate::event::EventId;
 use crate::filter::Filter;
 use crate::hub::Hub;
+use crate::listener::{self, Edge, Held};
+use crate::protocol::{Refusal, TOKEN_PROTOCOL_PREFIX};
 use crate::source::{self, Readiness};
-use crate::upgrade::{self, Upgrade};
+use crate::upgrade::{self, Pending, Upgrade};
 
 /// Per-connection read buffer, and the most read from a socket at once.
 /// Clients send little: a pong is 6 bytes, a `subscribe` a few hundred, and
@@ -45,11 +45,9 @@ const READ_BUFFER: usize = 64;
 /// Its capacity stays with the connection once used, so it is kept small.
 const WRITE_BUFFER: usize = 4096;
 
-/// The subprotocol the gateway speaks; browsers offer it beside the token.
-pub const PROTOCOL: &str = "realtimenotify.v1";
-/// Prefix of the subprotocol entry that carries a token, so the token does
-/// not have to sit in the URL (and in proxy logs).
-pub const TOKEN_PROTOCOL_PREFIX: &str = "realtimenotify.token.";
+/// How long a refused handshake's connection waits for the client to
+/// answer its close frame.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 struct AppState {
@@ -60,8 +58,6 @@ struct AppState {
     auth_mode: AuthMode,
     admission: Arc<Admission>,
     websocket: WebSocketConfig,
-    /// How long a resuming handshake may wait for the source to load.
-    handshake_timeout: Duration,
     metrics: Option<crate::metrics::Exporter>,
     shutdown: CancellationToken,
     clients: TaskTracker,
@@ -81,6 +77,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     let limits = Limits {
         idle_timeout: settings.idle_timeout,
         write_timeout: settings.write_timeout,
+        max_lag: settings.max_lag,
         messages_per_second: settings.client_rate,
     };
     let verifier = match (&settings.wiki_id, settings.token_secrets.is_empty()) {
@@ -88,22 +85,33 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
         _ => None,
     };
     let clock = tokio::spawn(clock(hub.clone(), settings.ping_interval, shutdown.clone()));
+    let (budget, overflow) = listener::descriptor_budget();
+    let max_connections = settings.max_connections.unwrap_or(budget);
+    if max_connections == 0 || max_connections > budget {
+        tracing::warn!(
+            max_connections,
+            budget,
+            "--max-connections allows more connections than file descriptors \
+            (less a reserve): raise the limit (LimitNOFILE, ulimit -n) or lower --max-connections"
+        );
+    }
+    let admission = Arc::new(Admission::new(
+        settings.allowed_origins.clone(),
+        settings.trusted_proxies.clone(),
+        settings.max_connections_per_ip,
+        max_connections,
+    ));
     let state = AppState {
         hub: hub.clone(),
         ready,
         shared: Arc::new(Shared::new(limits, verifier, hub.clone())),
         auth_mode: settings.auth_mode,
-        admission: Arc::new(Admission::new(
-            settings.allowed_origins.clone(),
-            settings.trusted_proxies.clone(),
-            settings.max_connections_per_ip,
-        )),
+        admission: admission.clone(),
         websocket: WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(WRITE_BUFFER)
             .max_message_size(Some(settings.max_client_frame))
             .max_frame_size(Some(settings.max_client_frame)),
-        handshake_timeout: settings.handshake_timeout,
         metrics,
         shutdown: shutdown.clone(),
         clients: clients.clone(),
@@ -115,8 +123,9 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     }
 
     let addr = listener.local_addr().context("reading the listening address")?;
-    tracing::info!(%addr, source = ?settings.source, "listening");
-    let server = tokio::spawn(accept(listener, app, settings.handshake_timeout, shutdown.clone()));
+    tracing::info!(%addr, source = ?settings.source, max_connections, "listening");
+    let edge = Edge { admission, handshake_timeout: settings.handshake_timeout, overflow };
+    let server = tokio::spawn(listener::accept(listener, app, edge, shutdown.clone()));
 
     shutdown.cancelled().await;
     tracing::info!(clients = clients.len(), "shutting down: closing clients with 1001");
@@ -134,45 +143,6 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
     let _ = tokio::time::timeout_at(deadline, source).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Accepts HTTP connections until `shutdown`, then lets open requests
-/// finish. Written out instead of `axum::serve` for what that lacks: a bound
-/// on how long a client may take to send its request headers (slowloris),
-/// and `TCP_NODELAY`, so small event frames are not held back by Nagle's
-/// algorithm.
-async fn accept(listener: TcpListener, app: Router, handshake_timeout: Duration, shutdown: CancellationToken) {
-    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(handshake_timeout);
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors, usually: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().call(request)
-        });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, error = %err, "http connection ended with an error");
-            }
-        });
-    }
-    graceful.shutdown().await;
 }
 
 /// The gateway's clock: a tick to every client each ping interval (see
@@ -199,65 +169,43 @@ fn router(state: AppState) -> Router {
 }
 
 /// The handshake: every check that can refuse a client happens here,
-/// before the upgrade, so a refused client never sees a single event.
+/// before any event can flow. A request that is a proper WebSocket upgrade
+/// but refused is answered `101` and closed at once with a 44xx code (see
+/// [`Refusal`]), which a browser can read where an HTTP status would reach it
+/// as 1006; one that is not a WebSocket upgrade never gets here ([`Upgrade`]
+/// answers it with HTTP 4xx).
 async fn websocket(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(held): Extension<Held>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     upgrade: Upgrade,
 ) -> Response {
-    // Behind a trusted proxy, the client's own address (for the per-IP limit and the logs).
-    let ip = st.admission.client_ip(peer.ip(), &headers);
-    let refuse = |status: StatusCode, reason: &'static str, message: String| {
-        metrics::counter!(crate::metrics::CLIENTS_REJECTED, "reason" => reason).increment(1);
-        tracing::info!(%peer, client = %ip, reason, %message, "handshake refused");
-        (status, Json(json!({"error": message}))).into_response()
-    };
+    // A proxy retries a 503 on another instance.
     if st.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    if !st.admission.origin_allowed(&headers) {
-        return refuse(StatusCode::FORBIDDEN, "origin", "this origin may not connect".into());
-    }
-    let since = match query.get("since").map(|s| s.parse::<EventId>()) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(err)) => return refuse(StatusCode::BAD_REQUEST, "bad_request", err.to_string()),
+    let Some(mut slot) = held.take() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "this connection was upgraded already\n").into_response();
     };
-    let filter = match query.get("filter").map(|f| Filter::from_query(f)) {
-        None => Filter::default(),
-        Some(Ok(filter)) => filter,
-        Some(Err(err)) => return refuse(StatusCode::BAD_REQUEST, "bad_request", err),
+    // Behind a trusted proxy, the client's own address (for the per-IP limit and the logs).
+    let ip = st.admission.client_ip(peer.ip(), &headers);
+    let request = match admit(&st, &query, &headers, ip, &mut slot) {
+        Ok(request) => request,
+        Err(refusal) => return refuse(&st, upgrade, peer, ip, refusal, slot),
     };
-    let token = token_from(&headers).or_else(|| query.get("token").cloned());
-    let identity = match (token, &st.shared.verifier) {
-        (Some(token), Some(verifier)) => match verifier.verify_new(&token) {
-            Ok(identity) => Some(identity),
-            Err(err) => return refuse(StatusCode::UNAUTHORIZED, "token", err.to_string()),
-        },
-        (Some(_), None) => {
-            return refuse(StatusCode::UNAUTHORIZED, "token", "this gateway does not accept tokens".into())
-        }
-        (None, _) if st.auth_mode == AuthMode::Private => {
-            return refuse(StatusCode::UNAUTHORIZED, "token", "a token is required to connect".into())
-        }
-        (None, _) => None,
-    };
-    if filter.addressed && identity.is_none() {
-        return refuse(StatusCode::UNAUTHORIZED, "token", "the `addressed` filter needs a token".into());
-    }
-    let Some(slot) = st.admission.acquire(ip) else {
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "per_ip", format!("too many connections from {ip}"));
-    };
-    if since.is_some() && !st.hub.is_loaded() {
+    if request.since.is_some() && !st.hub.is_loaded() {
         // A replay now could not be backed: hold the handshake until the
-        // source has loaded, or refuse it (the client retries with `since`).
-        if tokio::time::timeout(st.handshake_timeout, st.hub.wait_loaded()).await.is_err() {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "not_loaded", "the event source is not loaded yet".into());
+        // source has loaded, or, when the connection's handshake time is up,
+        // refuse it before any upgrade (a proxy may try another instance;
+        // the client retries with `since`).
+        if tokio::time::timeout_at(held.deadline(), st.hub.wait_loaded()).await.is_err() {
+            return unavailable("not_loaded", "the event source is not loaded yet");
         }
     }
-    let request = client::Request { peer, since, filter, identity, slot };
+    let request =
+        client::Request { peer, since: request.since, filter: request.filter, identity: request.identity, slot };
     let (response, pending) = upgrade.accept();
     let clients = st.clients.clone();
     let opening: client::Opening = Box::pin(async move {
@@ -266,6 +214,95 @@ async fn websocket(
     });
     clients.spawn(client::serve(opening));
     response
+}
+
+/// A handshake refused before any upgrade (HTTP 503): the gateway cannot
+/// take it now, another instance or a later try may.
+fn unavailable(reason: &'static str, message: &str) -> Response {
+    metrics::counter!(crate::metrics::CLIENTS_REJECTED, "reason" => reason).increment(1);
+    tracing::info!(reason, detail = ?message, "handshake refused");
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": message}))).into_response()
+}
+
+/// What an admitted handshake asked for.
+struct Admitted {
+    since: Option<EventId>,
+    filter: Filter,
+    identity: Option<crate::auth::Identity>,
+}
+
+/// The handshake's checks, in order: origin, `since`, `filter`, token, the
+/// client address's connection limit (which `slot` then counts against).
+fn admit(
+    st: &AppState,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    ip: IpAddr,
+    slot: &mut Slot,
+) -> Result<Admitted, Refusal> {
+    if !st.admission.origin_allowed(headers) {
+        return Err(Refusal::Forbidden("this origin may not connect".into()));
+    }
+    let since = match query.get("since").map(|s| s.parse::<EventId>()) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(err)) => return Err(Refusal::BadRequest(err.to_string())),
+    };
+    let filter = match query.get("filter").map(|f| Filter::from_query(f)) {
+        None => Filter::default(),
+        Some(Ok(filter)) => filter,
+        Some(Err(err)) => return Err(Refusal::BadRequest(err)),
+    };
+    let identity = match token_from(headers).or_else(|| query.get("token").cloned()) {
+        Some(token) => Some(verify(st.shared.tokens()?, &token)?),
+        None if st.auth_mode == AuthMode::Private => {
+            return Err(Refusal::Unauthorized("a token is required to connect".into()))
+        }
+        None => None,
+    };
+    client::check_filter(&filter, identity.as_ref())?;
+    if !st.admission.count(slot, ip) {
+        return Err(Refusal::TooMany(format!("too many connections from {ip}")));
+    }
+    Ok(Admitted { since, filter, identity })
+}
+
+fn verify(verifier: &Verifier, token: &str) -> Result<crate::auth::Identity, Refusal> {
+    verifier.verify_new(token).map_err(|err| Refusal::Unauthorized(err.to_string()))
+}
+
+/// Answers a refused handshake: `101`, then at once a close frame with the
+/// refusal's code and message, nothing else. The connection keeps its slot
+/// until it is closed.
+fn refuse(st: &AppState, upgrade: Upgrade, peer: SocketAddr, ip: IpAddr, refusal: Refusal, slot: Slot) -> Response {
+    metrics::counter!(crate::metrics::CLIENTS_REJECTED, "reason" => refusal.metric()).increment(1);
+    tracing::info!(%peer, client = %ip, reason = refusal.metric(), code = refusal.code(), detail = ?refusal.message(),
+        "handshake refused");
+    let (response, pending) = upgrade.accept();
+    st.clients.spawn(close_refused(pending, st.websocket, refusal, slot));
+    response
+}
+
+async fn close_refused(pending: Pending, config: WebSocketConfig, refusal: Refusal, slot: Slot) {
+    let Some(mut socket) = pending.socket(config).await else {
+        return;
+    };
+    let frame = Message::Close(Some(CloseFrame {
+        code: CloseCode::from(refusal.code()),
+        reason: Utf8Bytes::from(refusal.close_reason().to_string()),
+    }));
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        socket.send(frame).await?;
+        // Until the client's answering close frame (or it goes away).
+        while let Some(message) = socket.next().await {
+            if matches!(message?, Message::Close(_)) {
+                break;
+            }
+        }
+        Ok::<(), tungstenite::Error>(())
+    })
+    .await;
+    drop(slot);
 }
 
 /// The token offered as a `Sec-WebSocket-Protocol` entry, if any.

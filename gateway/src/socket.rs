@@ -115,6 +115,14 @@ impl Socket {
         self.feed(message).await?;
         self.flush().await
     }
+
+    /// Makes dropping the socket reset the connection (`SO_LINGER` 0)
+    /// instead of leaving the kernel to deliver what is still buffered: for
+    /// a client dropped because it does not read, that would only be stale
+    /// events, holding kernel memory until the peer reads or times out.
+    pub fn reset_on_close(&self) {
+        let _ = socket2::SockRef::from(&self.ws.get_ref().0).set_linger(Some(std::time::Duration::ZERO));
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::WebSocketConfig;
 
+use crate::protocol::PROTOCOL;
 use crate::socket::Socket;
 
 /// A checked WebSocket upgrade request (an axum extractor).
@@ -51,14 +52,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             .extensions
             .remove::<OnUpgrade>()
             .ok_or(Rejection(StatusCode::UPGRADE_REQUIRED, "this connection cannot be upgraded\n"))?;
-        let protocol =
-            offers(&parts.headers, crate::server::PROTOCOL).then(|| HeaderValue::from_static(crate::server::PROTOCOL));
+        let protocol = offers(&parts.headers, PROTOCOL).then(|| HeaderValue::from_static(PROTOCOL));
         Ok(Upgrade { key, on_upgrade, protocol })
     }
 }
 
 /// The handshake's header checks; the client's key when they pass.
-fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, Rejection> {
+pub(crate) fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, Rejection> {
     if method != Method::GET {
         return Err(Rejection(StatusCode::METHOD_NOT_ALLOWED, "a WebSocket handshake is a GET\n"));
     }
@@ -69,9 +69,19 @@ fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, Rejection>
         return Err(Rejection(StatusCode::UPGRADE_REQUIRED, "unsupported WebSocket version (13 is)\n"));
     }
     match headers.get(header::SEC_WEBSOCKET_KEY) {
-        Some(key) if !key.is_empty() => Ok(key.clone()),
-        _ => Err(Rejection(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n")),
+        Some(key) if is_nonce(key.as_bytes()) => Ok(key.clone()),
+        Some(_) => Err(Rejection(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is not a base64 16-byte nonce\n")),
+        None => Err(Rejection(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n")),
     }
+}
+
+/// Whether `key` is what RFC 6455 (section 4.2.1) asks of a
+/// `Sec-WebSocket-Key`: 16 bytes in base64, which is always 22 characters
+/// of the base64 alphabet and `==` (the rule Node's `ws` applies too).
+fn is_nonce(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22].iter().all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// The entries of a comma-separated header (all its lines), trimmed.
@@ -85,7 +95,7 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 }
 
 /// Whether the client offered subprotocol `protocol`.
-fn offers(headers: &HeaderMap, protocol: &str) -> bool {
+pub(crate) fn offers(headers: &HeaderMap, protocol: &str) -> bool {
     list(headers, header::SEC_WEBSOCKET_PROTOCOL).any(|p| p == protocol)
 }
 
@@ -166,6 +176,31 @@ mod tests {
         let mut old = GOOD.to_vec();
         old[2] = ("sec-websocket-version", "8");
         assert_eq!(check(&Method::GET, &handshake(&old)).unwrap_err().0, StatusCode::UPGRADE_REQUIRED);
+    }
+
+    #[test]
+    fn the_key_must_be_a_base64_16_byte_nonce() {
+        let with_key = |key: &'static str| {
+            let mut pairs = GOOD.to_vec();
+            pairs[3] = ("sec-websocket-key", key);
+            check(&Method::GET, &handshake(&pairs))
+        };
+        for good in ["dGhlIHNhbXBsZSBub25jZQ==", "AAAAAAAAAAAAAAAAAAAAAA==", "+/+/+/+/+/+/+/+/+/+/+w=="] {
+            assert!(with_key(good).is_ok(), "{good} is 16 bytes in base64");
+        }
+        for bad in [
+            "abc",
+            "",
+            "dGhlIHNhbXBsZSBub25jZQ",       // no padding
+            "dGhlIHNhbXBsZSBub25jZQ=",      // short padding
+            "dGhlIHNhbXBsZSBub25jZSE=",     // 17 bytes
+            "dGhlIHNhbXBsZSBub25j",         // 15 bytes
+            "dGhlIHNhbXBsZSBub25jZQ==AAAA", // 19 bytes
+            "dGhlIHNhbXBsZSBub25jZ-==",     // not the base64 alphabet
+            "dGhlIHNhbXBsZSBub25j ZQ==",
+        ] {
+            assert_eq!(with_key(bad).unwrap_err().0, StatusCode::BAD_REQUEST, "{bad:?} is refused");
+        }
     }
 
     #[test]

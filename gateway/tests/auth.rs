@@ -37,7 +37,9 @@ fn token(user: u64, rights: &[&str]) -> String {
     token_with(SECRET, claims(user, rights, 300))
 }
 
-/// Opens a socket offering the token as a subprotocol; Err(status) on refusal.
+/// Opens a socket offering the token as a subprotocol; on refusal, Err with
+/// the close code it was refused with (a refused handshake is upgraded and
+/// closed at once, before any other frame).
 async fn connect_with(gateway: &Gateway, token: Option<&str>, origin: Option<&str>) -> Result<Ws, u16> {
     connect_at(gateway, "", token, origin).await
 }
@@ -57,10 +59,11 @@ async fn connect_at(gateway: &Gateway, query: &str, token: Option<&str>, origin:
     match tokio_tungstenite::connect_async(request).await {
         Ok((mut ws, response)) => {
             assert_eq!(response.headers()["sec-websocket-protocol"], "realtimenotify.v1");
-            assert_eq!(next_json(&mut ws).await["op"], "hello");
-            Ok(ws)
+            match refusal(&mut ws).await {
+                Some(code) => Err(code),
+                None => Ok(ws),
+            }
         }
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
         Err(other) => panic!("unexpected handshake error {other}"),
     }
 }
@@ -87,7 +90,7 @@ async fn a_private_gateway_admits_only_valid_fresh_tokens() {
     let redis = Redis::start();
     let gateway = private_gateway(&redis, &["--token-leeway", "2"]);
     gateway.wait_ready().await;
-    assert_eq!(connect_with(&gateway, None, None).await.err(), Some(401), "no token");
+    assert_eq!(connect_with(&gateway, None, None).await.err(), Some(4401), "no token");
     assert_eq!(
         connect_with(
             &gateway,
@@ -96,26 +99,26 @@ async fn a_private_gateway_admits_only_valid_fresh_tokens() {
         )
         .await
         .err(),
-        Some(401),
+        Some(4401),
         "forged"
     );
     assert_eq!(
         connect_with(&gateway, Some(&token_with(SECRET, claims(1, &["read"], -60))), None).await.err(),
-        Some(401),
+        Some(4401),
         "expired"
     );
     let mut other_wiki = claims(1, &["read"], 300);
     other_wiki["aud"] = "otherwiki".into();
     assert_eq!(
         connect_with(&gateway, Some(&token_with(SECRET, other_wiki)), None).await.err(),
-        Some(401),
+        Some(4401),
         "wrong wiki"
     );
-    assert_eq!(connect_with(&gateway, Some("garbage"), None).await.err(), Some(401));
+    assert_eq!(connect_with(&gateway, Some("garbage"), None).await.err(), Some(4401));
 
     let good = token(1, &["read"]);
     let mut ws = connect_with(&gateway, Some(&good), None).await.expect("a valid token connects");
-    assert_eq!(connect_with(&gateway, Some(&good), None).await.err(), Some(401), "replayed");
+    assert_eq!(connect_with(&gateway, Some(&good), None).await.err(), Some(4401), "replayed");
     // The old secret is still valid during a rotation; the query string works too.
     let old = token_with(OLD_SECRET, claims(2, &["read"], 300));
     let (mut by_query, _) = connect_hello(&format!("{}?token={old}", gateway.ws_url())).await;
@@ -138,10 +141,10 @@ async fn origins_and_per_ip_limits_are_enforced() {
         "2",
     ]);
     gateway.wait_ready().await;
-    assert_eq!(connect_with(&gateway, None, Some("http://evil.test")).await.err(), Some(403));
+    assert_eq!(connect_with(&gateway, None, Some("http://evil.test")).await.err(), Some(4403));
     let _a = connect_with(&gateway, None, Some("http://wiki.test")).await.expect("allowed origin");
     let b = connect_with(&gateway, None, None).await.expect("no origin: not a browser");
-    assert_eq!(connect_with(&gateway, None, None).await.err(), Some(429));
+    assert_eq!(connect_with(&gateway, None, None).await.err(), Some(4429));
     drop(b);
     let deadline = tokio::time::Instant::now() + WAIT;
     while connect_with(&gateway, None, None).await.is_err() {
@@ -263,12 +266,12 @@ async fn a_handshake_filter_also_filters_the_replay() {
 
     assert_eq!(
         connect_at(&gateway, &format!("filter={filter}"), None, None).await.err(),
-        Some(401),
+        Some(4401),
         "addressed needs a token"
     );
     assert_eq!(
         connect_at(&gateway, "filter=%7Bnope", None, None).await.err(),
-        Some(400),
+        Some(4400),
         "a malformed filter is refused"
     );
 }
@@ -327,7 +330,7 @@ async fn a_token_is_single_use_through_auth_messages_too() {
     send_json(&mut ws, json!({"op": "auth", "token": second})).await;
     let reply = next_json(&mut ws).await;
     assert_eq!(reply["op"], "error", "an auth token twice: {reply}");
-    assert_eq!(connect_with(&gateway, Some(&second), None).await.err(), Some(401), "nor for a new connection");
+    assert_eq!(connect_with(&gateway, Some(&second), None).await.err(), Some(4401), "nor for a new connection");
 }
 
 /// Issue 10 item 6: nothing a client is sent depends on events it may not

@@ -4,77 +4,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-/// RFC 6455's sample key, and the accept value the RFC gives for it.
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+/// The accept value RFC 6455 gives for its sample key ([`KEY`]).
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-fn handshake(addr: SocketAddr) -> Vec<u8> {
-    format!(
-        "GET /v1/ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Protocol: realtimenotify.v1\r\n\r\n"
-    )
-    .into_bytes()
-}
-
-/// A client's text frame: final, masked (clients must mask), short.
-fn masked_text(payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
-}
-
-/// The server's frames in `bytes` (unmasked, as servers send them) as
-/// (opcode, payload); stops at an incomplete frame.
-fn frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while bytes.len() >= 2 {
-        let (opcode, short) = (bytes[0] & 0x0f, usize::from(bytes[1] & 0x7f));
-        let (len, head) = match short {
-            126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
-            126 | 127 => break,
-            n => (n, 2),
-        };
-        if bytes.len() < head + len {
-            break;
-        }
-        out.push((opcode, bytes[head..head + len].to_vec()));
-        bytes = &bytes[head + len..];
-    }
-    out
-}
-
-/// Reads from `stream` until `done` says the bytes so far are enough, the
-/// peer closes, or [`WAIT`] passes.
-async fn read_until(stream: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !done(&seen) {
-        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(n)) => seen.extend_from_slice(&chunk[..n]),
-        }
-    }
-    seen
-}
-
-/// Splits a raw response into its lowercased head and the frames after it.
-fn split_response(raw: &[u8]) -> (String, Vec<(u8, Vec<u8>)>) {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |p| p + 4);
-    (String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase(), frames(&raw[end..]))
-}
 
 #[tokio::test]
 async fn the_handshake_is_answered_per_rfc_6455_and_frames_sent_with_it_are_read() {
@@ -114,6 +53,101 @@ async fn requests_that_are_not_websocket_handshakes_are_refused() {
     let keyless = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")];
     let (status, body) = http(gateway.addr, "GET", "/v1/ws", &keyless, "").await;
     assert_eq!(status, 400, "{body}");
+}
+
+/// RFC 6455 section 4.2.1: the key is a base64-encoded 16-byte nonce;
+/// anything else is not a WebSocket handshake (400), however well-formed the
+/// rest of it.
+#[tokio::test]
+async fn a_key_that_is_not_a_16_byte_nonce_is_refused() {
+    let (_redis, gateway) = redis_gateway(&[]).await;
+    let with_key = |key: &'static str| {
+        [
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", key),
+        ]
+    };
+    for bad in ["abc", "dGhlIHNhbXBsZSBub25jZSE=", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZSEhISE="] {
+        let (status, body) = http(gateway.addr, "GET", "/v1/ws", &with_key(bad), "").await;
+        assert_eq!(status, 400, "key {bad:?}: {body}");
+        assert!(body.contains("16-byte nonce"), "{body}");
+    }
+    let (head, frames) = raw_handshake(gateway.addr, "/v1/ws", &[]).await;
+    assert!(head.starts_with("http/1.1 101"), "the sample key of RFC 6455 is fine: {head}");
+    assert!(frames.first().is_some_and(|f| f.0 == 1), "{frames:?}");
+}
+
+/// A proper WebSocket handshake that is refused is upgraded and then closed
+/// at once with a 44xx code and its reason: the close frame is the first
+/// and only frame, and the server then ends the connection.
+#[tokio::test]
+async fn refused_handshakes_are_closed_with_a_code_before_any_other_frame() {
+    let redis = Redis::start();
+    let gateway = Gateway::start(&["--redis-url", &redis.url(), "--allowed-origins", "https://wiki.test"]);
+    gateway.wait_ready().await;
+    redis.publish("mediawiki:notifications", &event(1)).await; // something a leak could show
+    for (target, extra, code, reason) in [
+        ("/v1/ws?since=yesterday", &[][..], 4400, "is not an event id"),
+        ("/v1/ws?filter=%7Bnope", &[], 4400, "bad filter"),
+        ("/v1/ws?filter=%7B%22addressed%22%3Atrue%7D", &[], 4401, "needs a token"),
+        ("/v1/ws?token=abc", &[], 4401, "does not accept tokens"),
+        ("/v1/ws", &[("Origin", "https://evil.test")], 4403, "origin"),
+        ("/?since=0-1", &[("Origin", "https://evil.test")], 4403, "origin"),
+    ] {
+        let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
+        stream.write_all(&handshake_with(gateway.addr, target, extra)).await.expect("write");
+        // Everything until the server ends the connection.
+        let raw = read_until(&mut stream, |_| false).await;
+        let (head, frames) = split_response(&raw);
+        assert!(head.starts_with("http/1.1 101"), "{target}: {head}");
+        assert_eq!(frames.len(), 1, "{target}: the close frame and nothing else: {frames:?}");
+        let (got, why) = close_of(&frames[0]);
+        assert_eq!(got, code, "{target}: {why}");
+        assert!(why.contains(reason), "{target}: {why:?}");
+    }
+    assert_eq!(gateway.metric("rtn_clients_rejected_total").await, 6.0);
+    assert_eq!(gateway.metric("rtn_clients_connected").await, 0.0);
+}
+
+/// Behind a CDN and nginx (both trusted), the client is the first address
+/// in `X-Forwarded-For` from the right that is not a trusted proxy: its
+/// per-IP limit holds whatever the client writes further left, and another
+/// client behind the same CDN is not limited by it.
+#[tokio::test]
+async fn forwarded_for_is_walked_past_every_trusted_proxy() {
+    let (_redis, gateway) =
+        redis_gateway(&["--trusted-proxies", "127.0.0.1,203.0.113.0/24", "--max-connections-per-ip", "1"]).await;
+    let chain = |forged: &'static str, client: &'static str| {
+        vec![("X-Forwarded-For", format!("{forged}, {client}")), ("X-Forwarded-For", "203.0.113.5".to_string())]
+    };
+    let open = |headers: Vec<(&'static str, String)>| {
+        let addr = gateway.addr;
+        async move {
+            let extra: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            stream.write_all(&handshake_with(addr, "/v1/ws", &extra)).await.expect("write");
+            let raw = read_until(&mut stream, |seen| !split_response(seen).1.is_empty()).await;
+            (stream, split_response(&raw).1)
+        }
+    };
+    let (_held, frames) = open(chain("6.6.6.6", "198.51.100.7")).await;
+    assert_eq!(frames[0].0, 1, "the first socket of 198.51.100.7 is admitted: {frames:?}");
+    let (_, frames) = open(chain("7.7.7.7", "198.51.100.7")).await;
+    let (code, reason) = close_of(&frames[0]);
+    assert_eq!(
+        (code, reason.as_str()),
+        (4429, "too many connections from 198.51.100.7"),
+        "a forged entry changes nothing"
+    );
+    let (_other, frames) = open(chain("6.6.6.6", "198.51.100.8")).await;
+    assert_eq!(frames[0].0, 1, "another client behind the same CDN is admitted: {frames:?}");
+    // An unreadable entry right of the client: what is known is the CDN's address.
+    let (_cdn, frames) = open(vec![("X-Forwarded-For", "198.51.100.9, bogus, 203.0.113.5".to_string())]).await;
+    assert_eq!(frames[0].0, 1, "{frames:?}");
+    let (_, frames) = open(vec![("X-Forwarded-For", "198.51.100.10, bogus, 203.0.113.5".to_string())]).await;
+    assert_eq!(close_of(&frames[0]), (4429, "too many connections from 203.0.113.5".to_string()));
 }
 
 /// Every client is pinged on the gateway's clock. One that answers stays;

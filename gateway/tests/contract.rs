@@ -91,8 +91,8 @@ fn names_match_the_contract() {
     assert_eq!(text(&names, "stream_key"), defaults.stream_key);
     assert_eq!(text(&names, "stream_field"), realtimenotify::source::redis_stream::FIELD);
     assert_eq!(text(&names, "token_issuer"), realtimenotify::auth::ISSUER);
-    assert_eq!(text(&names, "subprotocol"), realtimenotify::server::PROTOCOL);
-    assert_eq!(text(&names, "token_subprotocol_prefix"), realtimenotify::server::TOKEN_PROTOCOL_PREFIX);
+    assert_eq!(text(&names, "subprotocol"), realtimenotify::protocol::PROTOCOL);
+    assert_eq!(text(&names, "token_subprotocol_prefix"), realtimenotify::protocol::TOKEN_PROTOCOL_PREFIX);
     let types: Vec<&str> =
         names["event_types"].as_array().expect("event_types").iter().filter_map(Value::as_str).collect();
     for t in &types {
@@ -101,8 +101,8 @@ fn names_match_the_contract() {
     }
     assert!(serde_json::from_value::<EventType>(Value::from("nuke")).is_err());
     let codes = &names["close_codes"];
-    use realtimenotify::client::close;
-    for (name, code) in [
+    use realtimenotify::protocol::close;
+    let ours = [
         ("normal", close::NORMAL),
         ("going_away", close::GOING_AWAY),
         ("policy", close::POLICY),
@@ -110,9 +110,19 @@ fn names_match_the_contract() {
         ("try_again_later", close::TRY_AGAIN_LATER),
         ("lagged", close::LAGGED),
         ("token_expired", close::TOKEN_EXPIRED),
-    ] {
+        ("bad_request", close::BAD_REQUEST),
+        ("unauthorized", close::UNAUTHORIZED),
+        ("forbidden", close::FORBIDDEN),
+        ("too_many_connections", close::TOO_MANY),
+    ];
+    for (name, code) in ours {
         assert_eq!(number(codes, name), code as usize, "close code {name}");
     }
+    assert_eq!(
+        codes.as_object().map(|o| o.len()),
+        Some(ours.len()),
+        "every close code of the contract is the gateway's"
+    );
 }
 
 #[test]

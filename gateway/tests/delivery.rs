@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use futures_util::StreamExt;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 const CHANNEL: &str = "mediawiki:notifications";
 
@@ -161,6 +162,135 @@ async fn a_client_that_never_reads_does_not_delay_the_others() {
     drop(stalled);
 }
 
+/// Publishes events of about 2 KB, `per_second`, until `stop` fires; each
+/// carries its publish time (ms since the epoch) in `rev_id`.
+fn steady_publisher(
+    url: String,
+    per_second: u64,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let client = redis::Client::open(url).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / per_second));
+        let mut n = 0;
+        while !stop.is_cancelled() {
+            ticks.tick().await;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+            let event = json!({"page_title": format!("Page {n}"), "user_name": "U", "timestamp": "2026-11-25T01:02:03Z",
+                "summary": "z".repeat(500), "url": format!("https://example.org/{}", "u".repeat(1400)), "rev_id": now});
+            let _: i64 =
+                redis::cmd("PUBLISH").arg(CHANNEL).arg(event.to_string()).query_async(&mut conn).await.unwrap();
+            n += 1;
+        }
+        n
+    })
+}
+
+/// Waits until the gateway's log has a line with all of `parts`; returns it.
+async fn log_line(gateway: &Gateway, parts: &[&str], within: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        let found = gateway.log.lock().unwrap().iter().find(|l| parts.iter().all(|p| l.contains(p))).cloned();
+        if found.is_some() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Reads what is left of a socket that stopped reading: (event frames,
+/// their bytes, the close code if a close frame came, the newest event's
+/// `rev_id`).
+async fn drain(mut ws: Ws) -> (usize, usize, Option<u16>, u64) {
+    let (mut events, mut bytes, mut newest) = (0, 0, 0);
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                bytes += text.len();
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if v["op"] == "event" {
+                    events += 1;
+                    newest = v["rev_id"].as_u64().unwrap_or(newest);
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => return (events, bytes, frame.map(|f| f.code.into()), newest),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => return (events, bytes, None, newest),
+        }
+    }
+}
+
+/// A client that stops reading is closed with 4000 once its oldest
+/// undelivered event is `--max-lag` old: within seconds, not after the
+/// kernel has buffered megabytes for it; the log says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_with_4000_after_max_lag() {
+    a_stalled_client_is_closed(&["--max-lag", "2"], "max_lag", Duration::from_secs(2 + 5)).await;
+}
+
+/// The same when it is the write timeout that runs out first: the client
+/// is closed (a close frame is attempted, the connection reset if it cannot
+/// go out) and the log says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_socket_stays_full_past_the_write_timeout_is_closed_and_logged() {
+    a_stalled_client_is_closed(
+        &["--max-lag", "600", "--write-timeout", "1"],
+        "write_stalled",
+        Duration::from_secs(1 + 5),
+    )
+    .await;
+}
+
+/// Two clients read 400 KB/s of events; one stops. It must be closed (the
+/// log saying `reason`) within `within` of stopping, with a bounded amount
+/// left in the buffers; the other is served throughout.
+async fn a_stalled_client_is_closed(args: &[&str], reason: &str, within: Duration) {
+    let (redis, gateway) = redis_gateway(args).await;
+    let (mut stalled, _) = connect_hello(&gateway.ws_url()).await;
+    let (mut reader, _) = connect_hello(&gateway.ws_url()).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    // A client that keeps reading, all along.
+    let reading = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut newest = 0;
+            while !stop.is_cancelled() {
+                if let Ok(v) = tokio::time::timeout(Duration::from_millis(500), next_event(&mut reader)).await {
+                    newest = v["rev_id"].as_u64().unwrap_or(newest);
+                }
+            }
+            while let Ok(v) = tokio::time::timeout(Duration::from_millis(500), next_event(&mut reader)).await {
+                newest = v["rev_id"].as_u64().unwrap_or(newest);
+            }
+            (newest, reader)
+        }
+    });
+    let publisher = steady_publisher(redis.url(), 200, stop.clone());
+    // It reads for a while, as a live client does, then stops.
+    for _ in 0..200 {
+        next_event(&mut stalled).await;
+    }
+    let stopped = std::time::Instant::now();
+    let line = log_line(&gateway, &["client lagged", "4000"], Duration::from_secs(20)).await;
+    let noticed = stopped.elapsed();
+    stop.cancel();
+    let published = publisher.await.unwrap();
+    let line = line.unwrap_or_else(|| panic!("no lagged close within 20 s; log: {}", gateway.log_text()));
+    eprintln!("stopped reading; closed after {noticed:?}: {line}");
+    assert!(line.contains(&format!("\"reason\":\"{reason}\"")), "{line}");
+    assert!(noticed < within, "closed {noticed:?} after the client stopped reading");
+    gateway.wait_metric("rtn_slow_client_drops_total", 1.0).await;
+    let (events, bytes, code, newest) = drain(stalled).await;
+    eprintln!("then read {events} buffered events ({bytes} bytes), close {code:?}, of {published} published");
+    assert!(bytes < 2 * 1024 * 1024, "{bytes} bytes were buffered for the stalled client");
+    // The reader was served throughout, to the last event.
+    let (last, _reader) = reading.await.expect("the reader got every event in time");
+    assert!(last > newest, "the reader got everything ({last}), the stalled client less ({newest})");
+    assert_eq!(gateway.metric("rtn_clients_connected").await, 1.0, "only the stalled client was closed");
+}
+
 #[tokio::test]
 async fn resume_with_since_replays_exactly_what_was_missed() {
     let (redis, gateway) = redis_gateway(&[]).await;
@@ -191,9 +321,9 @@ async fn resume_with_since_replays_exactly_what_was_missed() {
     // An id from before this gateway started: it says events may be lost.
     let (mut ws, _) = connect_hello(&format!("{}?since=1000-0", gateway.ws_url())).await;
     assert_eq!(next_json(&mut ws).await["op"], "lost");
-    // A malformed id is refused at the handshake.
-    let bad = tokio_tungstenite::connect_async(format!("{}?since=yesterday", gateway.ws_url())).await;
-    assert!(bad.is_err());
+    // A malformed id is refused at the handshake: close 4400 before any other frame.
+    let mut bad = connect(&format!("{}?since=yesterday", gateway.ws_url())).await;
+    assert_eq!(refusal(&mut bad).await, Some(4400));
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -144,26 +145,44 @@ impl Gateway {
 
     /// Like [`Gateway::start_on`], with extra environment variables.
     pub fn start_env(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_realtimenotify"))
-            .args(["serve", "--listen", listen])
-            .args(args)
-            .envs(env.iter().copied())
-            .env("RTN_LOG_FORMAT", "json")
+        Gateway::launch(Launch { listen, args, env, ..Launch::default() })
+    }
+
+    /// Starts the gateway as `launch` says and waits until it reports the
+    /// address it bound.
+    pub fn launch(launch: Launch<'_>) -> Gateway {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_realtimenotify"));
+        command
+            .args(["serve", "--listen", launch.listen])
+            .args(launch.args)
+            .env("RTN_LOG_FORMAT", if launch.human_log { "human" } else { "json" })
             .env("RTN_LOG", "info,realtimenotify=debug")
+            .envs(launch.env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the gateway");
+            .stderr(Stdio::piped());
+        if let Some(nofile) = launch.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only setrlimit is called, which is async-signal-safe.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit { rlim_cur: nofile, rlim_max: nofile };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command.spawn().expect("start the gateway");
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["message"] == "listening" {
-                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
-                    }
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = tx.send(addr);
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -248,6 +267,33 @@ impl Gateway {
     }
 }
 
+/// How to start the gateway: [`Gateway::launch`].
+pub struct Launch<'a> {
+    pub listen: &'a str,
+    pub args: &'a [&'a str],
+    /// Extra environment variables (they win over the defaults below).
+    pub env: &'a [(&'a str, &'a str)],
+    /// A limit on open files (`RLIMIT_NOFILE`, soft and hard) for the gateway.
+    pub nofile: Option<u64>,
+    /// The human log format instead of JSON.
+    pub human_log: bool,
+}
+
+impl Default for Launch<'_> {
+    fn default() -> Self {
+        Launch { listen: "127.0.0.1:0", args: &[], env: &[], nofile: None, human_log: false }
+    }
+}
+
+/// The address in the gateway's "listening" log line, in either format.
+fn listening_addr(line: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<Value>(line) {
+        return (v["message"] == "listening").then(|| v["addr"].as_str().unwrap_or_default().to_string());
+    }
+    let (_, after) = line.split_once(" listening addr=")?;
+    Some(after.split(' ').next().unwrap_or_default().to_string())
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -270,6 +316,94 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, 
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
+}
+
+/// RFC 6455's sample key.
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A WebSocket handshake for `/v1/ws` with RFC 6455's sample key.
+pub fn handshake(addr: SocketAddr) -> Vec<u8> {
+    handshake_with(addr, "/v1/ws", &[])
+}
+
+/// A WebSocket handshake for `target` (path and query) with extra header lines.
+pub fn handshake_with(addr: SocketAddr, target: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Protocol: realtimenotify.v1\r\n"
+    );
+    for (name, value) in extra {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.into_bytes()
+}
+
+/// Sends a raw handshake and reads the answer until the server closes or a
+/// close frame came: (lowercased head, frames after it).
+pub async fn raw_handshake(addr: SocketAddr, target: &str, extra: &[(&str, &str)]) -> (String, Vec<(u8, Vec<u8>)>) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(&handshake_with(addr, target, extra)).await.expect("write");
+    let raw = read_until(&mut stream, |seen| split_response(seen).1.iter().any(|f| f.0 == 8)).await;
+    split_response(&raw)
+}
+
+/// A close frame's code and reason.
+pub fn close_of(frame: &(u8, Vec<u8>)) -> (u16, String) {
+    assert_eq!(frame.0, 8, "a close frame");
+    let code = u16::from_be_bytes([frame.1[0], frame.1[1]]);
+    (code, String::from_utf8_lossy(&frame.1[2..]).into_owned())
+}
+
+/// A client's text frame: final, masked (clients must mask), short.
+pub fn masked_text(payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// The server's frames in `bytes` (unmasked, as servers send them) as
+/// (opcode, payload); stops at an incomplete frame.
+pub fn frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while bytes.len() >= 2 {
+        let (opcode, short) = (bytes[0] & 0x0f, usize::from(bytes[1] & 0x7f));
+        let (len, head) = match short {
+            126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            126 | 127 => break,
+            n => (n, 2),
+        };
+        if bytes.len() < head + len {
+            break;
+        }
+        out.push((opcode, bytes[head..head + len].to_vec()));
+        bytes = &bytes[head + len..];
+    }
+    out
+}
+
+/// Reads from `stream` until `done` says the bytes so far are enough, the
+/// peer closes, or [`WAIT`] passes.
+pub async fn read_until(stream: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done(&seen) {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => seen.extend_from_slice(&chunk[..n]),
+        }
+    }
+    seen
+}
+
+/// Splits a raw response into its lowercased head and the frames after it.
+pub fn split_response(raw: &[u8]) -> (String, Vec<(u8, Vec<u8>)>) {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |p| p + 4);
+    (String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase(), frames(&raw[end..]))
 }
 
 pub async fn connect(url: &str) -> Ws {
@@ -311,6 +445,26 @@ pub async fn next_event(ws: &mut Ws) -> Value {
         if v["op"] == "event" {
             return v;
         }
+    }
+}
+
+/// The first frame of a socket that was just upgraded: `None` when it is
+/// `hello` (the client was admitted), the close code when it is a close
+/// frame (a refused handshake: nothing may come before it).
+pub async fn refusal(ws: &mut Ws) -> Option<u16> {
+    let first = tokio::time::timeout(WAIT, ws.next()).await.expect("no first frame in time");
+    match first {
+        Some(Ok(Message::Text(text))) => {
+            let v: Value = serde_json::from_str(&text).expect("frames are JSON");
+            assert_eq!(v["op"], "hello", "an admitted client's first frame is hello: {v}");
+            None
+        }
+        Some(Ok(Message::Close(Some(frame)))) => {
+            // Answer the close, as a browser does, so the server can let go at once.
+            let _ = tokio::time::timeout(WAIT, ws.next()).await;
+            Some(frame.code.into())
+        }
+        other => panic!("a handshake's first frame is hello or a close frame, got {other:?}"),
     }
 }
 
