@@ -53,6 +53,8 @@ module.exports = {
 		'no-await-in-loop': 'off',
 		// The tests' regular expressions read their own logs and pages, not input from outside.
 		'security/detect-unsafe-regex': 'off',
+		// Some tests read WebSocket frame headers by hand.
+		'no-bitwise': 'off',
 		'brace-style': 'off',
 		'comma-dangle': 'off',
 		'curly': 'off',
