@@ -70,11 +70,13 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[tokio::test]
 async fn silent_sockets_are_closed_after_the_handshake_timeout_and_never_exhaust_descriptors() {
     const NOFILE: u64 = 64;
-    const TIMEOUT: Duration = Duration::from_secs(4);
+    // Long enough that the checks made while the sockets are held fit in it
+    // on a loaded 2-core machine (they are asserted to have).
+    const TIMEOUT: Duration = Duration::from_secs(10);
     let redis = Redis::start();
     let url = redis.url();
     let gateway = Gateway::launch(Launch {
-        args: &["--redis-url", &url, "--handshake-timeout", "4", "--max-connections-per-ip", "0"],
+        args: &["--redis-url", &url, "--handshake-timeout", "10", "--max-connections-per-ip", "0"],
         nofile: Some(NOFILE),
         ..Launch::default()
     });
@@ -98,9 +100,9 @@ async fn silent_sockets_are_closed_after_the_handshake_timeout_and_never_exhaust
     assert!(healthy, "/healthz answered 200 within 2 s while full; log: {}", gateway.log_text());
     let asked = Instant::now();
     let refused = handshake_over(TcpStream::connect(gateway.addr).await.unwrap(), &gateway).await.err();
+    assert!(opened.elapsed() < TIMEOUT, "the checks above ran while the silent sockets were held");
     assert_eq!(refused, Some(503), "a handshake beyond --max-connections is refused with 503");
     assert!(asked.elapsed() < Duration::from_secs(2), "and at once: {:?}", asked.elapsed());
-    assert!(opened.elapsed() < TIMEOUT, "the checks above ran while the silent sockets were held");
 
     // Every silent socket is closed: the held ones at the handshake
     // timeout (nothing sent), the rest at once (with a 503).
@@ -111,7 +113,7 @@ async fn silent_sockets_are_closed_after_the_handshake_timeout_and_never_exhaust
         if got.is_empty() {
             held += 1;
             assert!(closed >= TIMEOUT - Duration::from_millis(500), "a held socket closed early: {closed:?}");
-            assert!(closed <= TIMEOUT + Duration::from_millis(2500), "a held socket closed late: {closed:?}");
+            assert!(closed <= TIMEOUT + Duration::from_millis(3500), "a held socket closed late: {closed:?}");
         } else {
             assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 503 "), "{}", String::from_utf8_lossy(&got));
         }
