@@ -5,7 +5,9 @@
 #        by the end-to-end tests), nginx, HAProxy and openssl (deploy test), prometheus (for
 #        promtool: the alert rules in deploy/prometheus are checked and unit-tested), debootstrap
 #        (the other MediaWiki LTS runs from a Debian root it makes: scripts/mw-root.sh);
-#   npm: e2e/node_modules (playwright-core, from e2e/package-lock.json).
+#   npm: e2e/node_modules (playwright-core, from e2e/package-lock.json) and
+#        extension/RealTimeNotify/node_modules (ESLint, Stylelint, banana-checker, jsdom: the
+#        linters and the browser module's unit tests, from its package-lock.json).
 # Rust (cargo) and Node.js (node, npm) must be present already: this script does not install
 # toolchains. apt needs root (or sudo). Works on Debian 12 (bookworm) and 13 (trixie).
 set -euo pipefail
@@ -48,4 +50,10 @@ done
 if [[ ! -d e2e/node_modules/playwright-core ]]; then
 	echo "install-deps: npm ci in e2e/"
 	(cd e2e && npm ci --no-audit --no-fund)
+fi
+
+if [[ ! -d extension/RealTimeNotify/node_modules/eslint-config-wikimedia || \
+	! -d extension/RealTimeNotify/node_modules/jsdom ]]; then
+	echo "install-deps: npm ci in extension/RealTimeNotify/"
+	(cd extension/RealTimeNotify && npm ci --no-audit --no-fund)
 fi

@@ -16,12 +16,13 @@ started=$SECONDS
 step "installing dependencies"
 bash scripts/install-deps.sh
 
-step "format and lint: cargo fmt, clippy, php -l, promtool"
+step "format and lint: cargo fmt, clippy, php -l, promtool, ESLint, Stylelint, banana-checker"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-find extension -name '*.php' -print0 | xargs -0 -n1 -P2 php -l -d display_errors=1 >/dev/null
+find extension -name '*.php' -not -path '*/node_modules/*' -print0 | xargs -0 -n1 -P2 php -l -d display_errors=1 >/dev/null
 promtool check rules deploy/prometheus/*.rules.yml
 promtool test rules deploy/prometheus/tests/*.yml
+(cd extension/RealTimeNotify && npm run -s lint)
 
 step "unit: contract and browser module (node --test)"
 node --test extension/RealTimeNotify/tests/node/

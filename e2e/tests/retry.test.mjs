@@ -87,8 +87,8 @@ describe('Redis down at save time: the job queue publishes later, once', () => {
       await pageView(env);
       return /Retry of the \w+ event for "Outage retry \d" \(.+\) via redis failed again/.test(readFileSync(log, 'utf8'));
     }, { timeout: 20000, interval: 300, what: 'a retry that failed while Redis was down' });
-    const after = (await wikiJobs(env))[TYPE];
-    assert.equal(after.queued + after.claimed, 3, `nothing lost: ${JSON.stringify(after)}`);
+    const queued = (await wikiJobs(env))[TYPE];
+    assert.equal(queued.queued + queued.claimed, 3, `nothing lost: ${JSON.stringify(queued)}`);
     assert.equal(frames.filter((f) => TITLES.includes(f.page_title)).length, 0);
   });
 

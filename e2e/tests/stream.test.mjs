@@ -66,8 +66,8 @@ describe('Redis Stream source: nothing lost while no gateway runs', () => {
 
   it('gateway killed: edits still save into the stream; a new gateway delivers them once', async (t) => {
     await sleep(1200); // what comes next is not part of the first notice's burst
-    const before = await alice.page.evaluate(() => mw.realtimenotify.state());
-    const liveId = before.resumeId;
+    const stateBefore = await alice.page.evaluate(() => mw.realtimenotify.state());
+    const liveId = stateBefore.resumeId;
     const socketsBefore = alice.sockets.length;
     await clearNotices(alice.page);
 
@@ -98,7 +98,7 @@ describe('Redis Stream source: nothing lost while no gateway runs', () => {
     assert.deepEqual(await notices(alice.page), []);
 
     // Meanwhile the page keeps trying (with backoff) and fails: nothing listens on the port.
-    await waitFor(async () => (await alice.page.evaluate(() => mw.realtimenotify.state())).connects > before.connects,
+    await waitFor(async () => (await alice.page.evaluate(() => mw.realtimenotify.state())).connects > stateBefore.connects,
       { timeout: 10000, interval: 100, what: 'a reconnection attempt while the gateway is down' });
     await waitFor(async () => (await alice.page.evaluate(() => mw.realtimenotify.state())).connection !== 'open',
       { timeout: 5000, what: 'the attempt to fail' });
@@ -114,12 +114,12 @@ describe('Redis Stream source: nothing lost while no gateway runs', () => {
     assert.equal(new URL(ws.url).searchParams.get('since'), liveId);
     const state = await waitConnected(alice.page, 10000);
     t.diagnostic(`reconnected ${Date.now() - restarted} ms after the new gateway was ready ` +
-      `(${state.connects - before.connects} attempts since the kill)`);
+      `(${state.connects - stateBefore.connects} attempts since the kill)`);
 
     // Every missed change is shown — alone or grouped as a burst — and the first one is not repeated.
     await waitFor(async () => {
-      const texts = await notices(alice.page);
-      return MISSED.every((m) => texts.some((x) => x.includes(m.title)));
+      const shown = await notices(alice.page);
+      return MISSED.every((m) => shown.some((x) => x.includes(m.title)));
     }, { timeout: 5000, what: 'notices of the three missed edits' });
     await sleep(1500); // let a burst finish redrawing, and any duplicate arrive
     const texts = await notices(alice.page);

@@ -91,14 +91,14 @@ describe('one socket per browser', () => {
   it('closing the leader tab: another takes over, the next event still arrives once', async (t) => {
     const old = await leader();
     const lastId = (await moduleState(old)).resumeId;
-    const before = sockets.length;
+    const socketsBefore = sockets.length;
     await old.close();
     // Right away, while the new leader may still be connecting.
     const start = Date.now();
     await bob.edit('Tabs page', 'Two.', 'tabs two');
     const next = await leader();
     assert.ok(next !== old, 'another tab leads');
-    const fresh = sockets.slice(before).filter((s) => !s.ws.isClosed());
+    const fresh = sockets.slice(socketsBefore).filter((s) => !s.ws.isClosed());
     assert.equal(fresh.length, 1);
     assert.equal(new URL(fresh[0].url).searchParams.get('since'), lastId, 'the new leader resumes after the last id');
     await oncePerBrowser(t, 'tabs two', start);
@@ -125,9 +125,13 @@ describe('one socket per browser', () => {
     await oncePerBrowser(t, 'tabs three', start);
   });
 
-  it('without Web Locks each tab falls back to a socket of its own', async (t) => {
+  // Without Web Locks alone the tabs still share one socket (degrade.test.mjs).
+  it('without Web Locks and BroadcastChannel each tab falls back to a socket of its own', async (t) => {
     const solo = await launchBrowser(env);
-    await solo.addInitScript(() => { delete Navigator.prototype.locks; });
+    await solo.addInitScript(() => {
+      delete Navigator.prototype.locks;
+      delete window.BroadcastChannel;
+    });
     const own = [];
     solo.on('page', (p) => watchSockets(p, own));
     const first = solo.pages()[0] || await solo.newPage();

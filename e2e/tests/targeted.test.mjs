@@ -72,7 +72,7 @@ describe('targeted events: watchlist and patrol alerts', () => {
     });
     assert.deepEqual(await cfg(alice), ['all', null]);
     assert.deepEqual(await cfg(carol), ['watchlist', { addressed: true }]);
-    assert.deepEqual(await cfg(patty), ['alerts', { types: ['alert'] }]);
+    assert.deepEqual(await cfg(patty), ['alerts', { types: ['alert', 'handled'] }]);
   });
 
   it('watchlist mode: Carol gets Bob\'s edit of the page she watches, Dave does not', async () => {

@@ -23,6 +23,7 @@ use MediaWiki\Extension\RealTimeNotify\Transport\Transport;
 use MediaWiki\Extension\RealTimeNotify\WikiId;
 use MediaWiki\Logger\LoggerFactory;
 use MediaWiki\MediaWikiServices;
+use MediaWiki\User\UserIdentity;
 
 /** @phpcs-require-sorted-array */
 return [
@@ -31,7 +32,13 @@ return [
 		return new EventBuilder(
 			WikiId::fromConfig( $config ),
 			(int)$config->get( 'RealTimeNotifyMaxSummaryLength' ),
-			new TitlePageLinker( $services->getTitleFactory() )
+			new TitlePageLinker( $services->getTitleFactory() ),
+			null,
+			// The performer's {{GENDER}} for the browser's messages (public, like list=users).
+			static function ( UserIdentity $user ) use ( $services ): ?string {
+				$gender = $services->getUserOptionsLookup()->getOption( $user, 'gender' );
+				return is_string( $gender ) ? $gender : null;
+			}
 		);
 	},
 
@@ -164,7 +171,8 @@ return [
 			$services->getWatchedItemStore(),
 			(bool)$config->get( 'WatchlistExpiry' ),
 			(bool)$config->get( 'RealTimeNotifyWatchersOptedInOnly' ),
-			(bool)$config->get( 'RealTimeNotifyDefaultEnabled' )
+			// The preference's effective default ($wgDefaultUserOptions, see UserHooks).
+			(bool)$services->getUserOptionsLookup()->getDefaultOption( 'realtimenotify-enable' )
 		);
 	},
 ];

@@ -47,6 +47,9 @@ pub enum EventType {
     Move,
     Upload,
     Alert,
+    /// An alerted edit was dealt with (patrolled, reverted): addressed like alerts, the
+    /// browser updates the open alerts it covers.
+    Handled,
 }
 
 /// One change on the wiki, as documented in `docs/events.md`.
@@ -93,6 +96,18 @@ pub struct Event {
     /// outage carries the same uuid, and the hub delivers it once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<Uuid>,
+    // Editors' experience (issue 12): the performer's gender for the browser's {{GENDER}},
+    // and what a `handled` event says.
+    /// `male` or `female` (absent: unknown), as the user set it on the wiki.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_gender: Option<String>,
+    /// For `handled` events: how (`patrolled`, `reverted`, ...), a code like the reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled: Option<String>,
+    /// For `handled` events covering several revisions (a revert): the oldest one; `rev_id`
+    /// is the newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_rev_id: Option<u64>,
 }
 
 /// A key that is present must hold a value: `null` is an error, not `None`
@@ -237,6 +252,16 @@ impl Event {
         }
         if self.reasons.len() > MAX_REASONS || !self.reasons.iter().all(|r| is_code(r)) {
             return Err(field("reasons", "must be at most 8 codes of 1 to 32 characters a-z, 0-9, _"));
+        }
+        if let Some(gender) = &self.user_gender {
+            if gender != "male" && gender != "female" {
+                return Err(field("user_gender", "must be male or female"));
+            }
+        }
+        if let Some(how) = &self.handled {
+            if !is_code(how) {
+                return Err(field("handled", "must be a code of 1 to 32 characters a-z, 0-9, _"));
+            }
         }
         if let Some(url) = &self.url {
             check_len("url", url, 1, MAX_URL_BYTES)?;

@@ -37,6 +37,12 @@ class EventBuilder {
 
 	private const ELLIPSIS = '…';
 
+	/** `handled`: the alerted revision was patrolled by hand. */
+	public const HANDLED_PATROLLED = 'patrolled';
+
+	/** `handled`: the alerted revision was reverted (rollback, undo, manual revert). */
+	public const HANDLED_REVERTED = 'reverted';
+
 	/** @var string */
 	private $wikiId;
 	/** @var int */
@@ -45,6 +51,8 @@ class EventBuilder {
 	private $linker;
 	/** @var callable(): string */
 	private $newUuid;
+	/** @var callable(UserIdentity): ?string */
+	private $genderOf;
 
 	/**
 	 * @param string $wikiId Goes into `wiki` (omitted when longer than WIKI_MAX_BYTES, which the
@@ -52,17 +60,22 @@ class EventBuilder {
 	 * @param int $maxSummaryLength In characters; clamped to 1..SUMMARY_HARD_LIMIT
 	 * @param PageLinker $linker
 	 * @param callable|null $newUuid Returns the `uuid` of each new event (tests); default Uuid::v4()
+	 * @param callable|null $genderOf UserIdentity → 'male', 'female' or null: the gender a
+	 *   registered user set in their preferences (public on the wiki, as list=users shows it),
+	 *   for the browser's {{GENDER}}. Null: no `user_gender` in events.
 	 */
 	public function __construct(
 		string $wikiId,
 		int $maxSummaryLength,
 		PageLinker $linker,
-		?callable $newUuid = null
+		?callable $newUuid = null,
+		?callable $genderOf = null
 	) {
 		$this->wikiId = $wikiId;
 		$this->maxSummaryLength = max( 1, min( self::SUMMARY_HARD_LIMIT, $maxSummaryLength ) );
 		$this->linker = $linker;
 		$this->newUuid = $newUuid ?? [ Uuid::class, 'v4' ];
+		$this->genderOf = $genderOf;
 	}
 
 	/**
@@ -116,6 +129,7 @@ class EventBuilder {
 			'minor' => !$isNew && $rev->isMinor(),
 			'size_delta' => $sizeDelta,
 			'url' => $url,
+			'user_gender' => $this->publicGender( $rev->getUser( RevisionRecord::FOR_PUBLIC ) ),
 		] );
 	}
 
@@ -149,6 +163,7 @@ class EventBuilder {
 			'bot' => $bot,
 			// The page URL shows the deletion log excerpt.
 			'url' => $this->linker->getUrl( $page ),
+			'user_gender' => $this->publicGender( $deleter ),
 		] );
 	}
 
@@ -185,6 +200,7 @@ class EventBuilder {
 			'bot' => $bot,
 			'url' => $this->linker->getUrl( $new ),
 			'target_title' => $this->linker->getPrefixedText( $new ),
+			'user_gender' => $this->publicGender( $mover ),
 		] );
 	}
 
@@ -219,6 +235,44 @@ class EventBuilder {
 			'page_id' => $pageId > 0 ? $pageId : null,
 			'bot' => $bot,
 			'url' => $this->linker->getUrl( $fileTitle ),
+			'user_gender' => $this->publicGender( $uploader ),
+		] );
+	}
+
+	/**
+	 * Event that tells patrollers an edit was dealt with (docs/events.md, type `handled`):
+	 * patrolled, or reverted together with the edits around it. The caller addresses it.
+	 *
+	 * @param LinkTarget|PageReference $page
+	 * @param UserIdentity $performer Who patrolled or reverted
+	 * @param string $how HANDLED_PATROLLED, HANDLED_REVERTED (or another code, a-z0-9_)
+	 * @param int $revId The revision handled; for a revert, the newest one reverted
+	 * @param int|null $firstRevId For a revert of several revisions, the oldest one reverted
+	 * @param int $pageId
+	 * @param string $timestamp When, in any format ConvertibleTimestamp accepts
+	 * @return array
+	 */
+	public function newHandledEvent(
+		$page,
+		UserIdentity $performer,
+		string $how,
+		int $revId,
+		?int $firstRevId,
+		int $pageId,
+		string $timestamp
+	): array {
+		return $this->assemble( [
+			'type' => 'handled',
+			'page_title' => $this->linker->getPrefixedText( $page ),
+			'user_name' => $this->publicUserName( $performer ),
+			'timestamp' => self::isoTimestamp( $timestamp ),
+			'summary' => '',
+			'namespace' => $page->getNamespace(),
+			'page_id' => $pageId > 0 ? $pageId : null,
+			'rev_id' => $revId,
+			'user_gender' => $this->publicGender( $performer ),
+			'handled' => $how,
+			'first_rev_id' => $firstRevId !== null && $firstRevId > 0 && $firstRevId < $revId ? $firstRevId : null,
 		] );
 	}
 
@@ -257,6 +311,18 @@ class EventBuilder {
 	private function publicComment( RevisionRecord $rev ): string {
 		$comment = $rev->getComment( RevisionRecord::FOR_PUBLIC );
 		return $comment ? $this->trimSummary( (string)$comment->text ) : '';
+	}
+
+	/**
+	 * @param UserIdentity|null $user As the public may see it (null: hidden)
+	 * @return string|null 'male' or 'female' for a registered user who said so, else null
+	 */
+	private function publicGender( ?UserIdentity $user ): ?string {
+		if ( !$user || !$this->genderOf || !$user->isRegistered() ) {
+			return null;
+		}
+		$gender = ( $this->genderOf )( $user );
+		return $gender === 'male' || $gender === 'female' ? $gender : null;
 	}
 
 	/**

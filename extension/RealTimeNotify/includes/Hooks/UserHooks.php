@@ -2,6 +2,7 @@
 
 namespace MediaWiki\Extension\RealTimeNotify\Hooks;
 
+use ExtensionRegistry;
 use MediaWiki\Extension\RealTimeNotify\WikiId;
 use MediaWiki\Hook\BeforePageDisplayHook;
 use MediaWiki\Preferences\Hook\GetPreferencesHook;
@@ -9,8 +10,16 @@ use MediaWiki\User\Hook\UserGetDefaultOptionsHook;
 use MediaWiki\User\UserOptionsLookup;
 
 /**
- * The user-facing side: the preferences (on/off, and what to be told about), their defaults,
- * and loading the browser module, with its subscription filter, for the users who turned it on.
+ * The user-facing side: the preferences (on/off, what to be told about, desktop
+ * notifications), their defaults, and loading the browser module, with its subscription
+ * filter and the actions the user may take from an alert, for the users who turned it on.
+ *
+ * Where the preferences sit: with Echo installed, in Echo's Notifications tab, beside the
+ * other notification settings; without it, in a tab of their own.
+ *
+ * Default of `realtimenotify-enable`: $wgDefaultUserOptions['realtimenotify-enable'] when
+ * the wiki sets it (as the MediaWiki manual says); otherwise the deprecated
+ * $wgRealTimeNotifyDefaultEnabled (false unless set). See onUserGetDefaultOptions().
  */
 class UserHooks implements
 	GetPreferencesHook,
@@ -19,6 +28,12 @@ class UserHooks implements
 {
 	public const PREF = 'realtimenotify-enable';
 	public const MODE_PREF = 'realtimenotify-mode';
+	public const DESKTOP_PREF = 'realtimenotify-desktop';
+
+	/** The preferences' place without Echo: a tab of their own. */
+	public const SECTION = 'realtimenotify/realtimenotify-live';
+	/** With Echo: a section of Echo's Notifications tab. */
+	public const ECHO_SECTION = 'echo/realtimenotify-live';
 	public const MODULE = 'ext.realtimenotify';
 	public const JS_CONFIG_VAR = 'wgRealTimeNotify';
 
@@ -35,14 +50,28 @@ class UserHooks implements
 	private $config;
 	/** @var UserOptionsLookup */
 	private $userOptionsLookup;
+	/** @var callable(string): bool */
+	private $isLoaded;
 
 	/**
 	 * @param \Config $config
 	 * @param UserOptionsLookup $userOptionsLookup
+	 * @param callable|null $isLoaded Extension name → whether it is loaded (tests; default:
+	 *   ExtensionRegistry)
 	 */
-	public function __construct( $config, UserOptionsLookup $userOptionsLookup ) {
+	public function __construct( $config, UserOptionsLookup $userOptionsLookup, ?callable $isLoaded = null ) {
 		$this->config = $config;
 		$this->userOptionsLookup = $userOptionsLookup;
+		$this->isLoaded = $isLoaded ?? static function ( string $name ): bool {
+			return ExtensionRegistry::getInstance()->isLoaded( $name );
+		};
+	}
+
+	/**
+	 * @return string Where the preferences go (section of Special:Preferences)
+	 */
+	public function preferenceSection(): string {
+		return ( $this->isLoaded )( 'Echo' ) ? self::ECHO_SECTION : self::SECTION;
 	}
 
 	/**
@@ -57,7 +86,8 @@ class UserHooks implements
 			case self::MODE_WATCHLIST:
 				return [ 'addressed' => true ];
 			case self::MODE_ALERTS:
-				return [ 'types' => [ 'alert' ] ];
+				// Alerts, and the news that one was handled (patrolled, reverted).
+				return [ 'types' => [ 'alert', 'handled' ] ];
 			default:
 				return null;
 		}
@@ -104,11 +134,19 @@ class UserHooks implements
 	 * @inheritDoc
 	 */
 	public function onGetPreferences( $user, &$preferences ) {
+		$section = $this->preferenceSection();
 		$preferences[self::PREF] = [
 			'type' => 'toggle',
 			'label-message' => 'realtimenotify-pref-enable',
 			'help-message' => 'realtimenotify-pref-enable-help',
-			'section' => 'rendering/realtimenotify',
+			'section' => $section,
+		];
+		$preferences[self::DESKTOP_PREF] = [
+			'type' => 'toggle',
+			'label-message' => 'realtimenotify-pref-desktop',
+			'help-message' => 'realtimenotify-pref-desktop-help',
+			'section' => $section,
+			'hide-if' => [ '!==', self::PREF, '1' ],
 		];
 		// Watchlist and alerts need the gateway to know who is connected: tokens.
 		if ( !$this->hasTokens() ) {
@@ -126,7 +164,7 @@ class UserHooks implements
 			'label-message' => 'realtimenotify-pref-mode',
 			'help-message' => 'realtimenotify-pref-mode-help',
 			'options-messages' => $options,
-			'section' => 'rendering/realtimenotify',
+			'section' => $section,
 			'hide-if' => [ '!==', self::PREF, '1' ],
 		];
 	}
@@ -135,8 +173,12 @@ class UserHooks implements
 	 * @inheritDoc
 	 */
 	public function onUserGetDefaultOptions( &$defaultOptions ) {
-		$defaultOptions[self::PREF] = $this->config->get( 'RealTimeNotifyDefaultEnabled' ) ? 1 : 0;
-		$defaultOptions[self::MODE_PREF] = self::MODE_ALL;
+		// $wgDefaultUserOptions (LocalSettings.php) is what this hook receives: when it names
+		// the preference, it wins. extension.json declares no default for it, so that its
+		// absence means "not set by the wiki".
+		if ( !array_key_exists( self::PREF, $defaultOptions ) ) {
+			$defaultOptions[self::PREF] = $this->config->get( 'RealTimeNotifyDefaultEnabled' ) ? 1 : 0;
+		}
 	}
 
 	/**
@@ -166,6 +208,12 @@ class UserHooks implements
 			'tokenApi' => $tokens,
 			'mode' => $mode,
 			'filter' => self::filterForMode( $mode ),
+			// What the reader may do from a patrol alert (the API checks again).
+			'actions' => [
+				'patrol' => $tokens && $this->canAlert( $user ) && $user->isAllowed( 'patrol' ),
+				'rollback' => $tokens && $this->canAlert( $user ) && $user->isAllowed( 'rollback' ),
+			],
+			'desktop' => $this->userOptionsLookup->getBoolOption( $user, self::DESKTOP_PREF ),
 		] );
 	}
 }

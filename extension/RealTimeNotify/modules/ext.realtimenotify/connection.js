@@ -1,26 +1,26 @@
 /**
  * One WebSocket to the gateway (docs/protocol.md) that keeps itself alive.
  *
- * - Reconnects by itself with exponential backoff and full jitter (a random delay between 0 and
- *   min(30 s, 1 s × 2^attempt)), so that thousands of browsers that lost the same gateway do not
- *   come back in one wave. The attempt counter is reset only once a connection has stayed up for
- *   a while: a server that accepts and then drops us at once must not be hammered.
+ * - Reconnects by itself; when, and whether at all, policy.js decides from the close code (a
+ *   refused token is retried at once with a new one, a forbidden origin stops, a full gateway
+ *   is left alone for longer, anything else backs off with jitter).
  * - Every attempt asks the caller where to resume (`?since=`), so nothing is missed across a
  *   restart of the gateway, a lagged close (4000) or a server going away (1001).
  * - With signed connection tokens (cfg.tokenApi) it fetches a fresh token for every attempt
  *   (the gateway accepts each token once) and renews it on the open socket before it expires.
  * - An application-level ping notices a dead connection (laptop sleep, network change) that the
  *   browser would otherwise keep believing in for minutes.
+ * - Offline (the browser says so): no attempts until it is back online, then one at once.
  *
  * Written in ES5 syntax: MediaWiki 1.39 still serves modules to ES5-only browsers.
  */
 'use strict';
 
+var Backoff = require( './policy.js' ).Backoff;
+
 // The gateway's subprotocol, and the prefix of the one that carries a token (contract/names.json).
 var PROTOCOL = 'realtimenotify.v1';
 var TOKEN_PROTOCOL_PREFIX = 'realtimenotify.token.';
-var BASE_DELAY = 1000;
-var MAX_DELAY = 30000;
 // A connection that lived this long is "stable": the next failure starts the backoff afresh.
 var STABLE_AFTER = 10000;
 var PING_EVERY = 25000;
@@ -28,71 +28,6 @@ var PING_EVERY = 25000;
 var SILENCE_LIMIT = 60000;
 // Renew the token this long before it expires.
 var TOKEN_MARGIN = 60000;
-
-/**
- * Event ids are "<milliseconds>-<sequence>" with 64-bit numbers: compare them as digit strings,
- * never as JavaScript numbers, which would lose precision.
- *
- * @param {string} a
- * @param {string} b
- * @return {number} <0, 0 or >0
- */
-function compareDigits( a, b ) {
-	a = a.replace( /^0+(?=\d)/, '' );
-	b = b.replace( /^0+(?=\d)/, '' );
-	if ( a.length !== b.length ) {
-		return a.length - b.length;
-	}
-	return a < b ? -1 : ( a > b ? 1 : 0 );
-}
-
-function splitId( id ) {
-	var m = /^(\d{1,20})-(\d{1,20})$/.exec( String( id ) );
-	return m ? [ m[ 1 ], m[ 2 ] ] : null;
-}
-
-/**
- * @param {string} id
- * @param {string|null} than
- * @return {boolean} id is a valid event id, and newer than `than` (or `than` is unset)
- */
-function isNewer( id, than ) {
-	var a = splitId( id ), b = than && splitId( than );
-	if ( !a ) {
-		return false;
-	}
-	if ( !b ) {
-		return true;
-	}
-	return ( compareDigits( a[ 0 ], b[ 0 ] ) || compareDigits( a[ 1 ], b[ 1 ] ) ) > 0;
-}
-
-function decrement( digits ) {
-	var out = digits.split( '' ), i = out.length - 1;
-	while ( out[ i ] === '0' ) {
-		out[ i ] = '9';
-		i--;
-	}
-	out[ i ] = String( out[ i ] - 1 );
-	return out.join( '' ).replace( /^0+(?=\d)/, '' );
-}
-
-/**
- * The id just before `id`: resuming from it asks for `id` and everything after it.
- *
- * @param {string} id
- * @return {string|null}
- */
-function previousId( id ) {
-	var p = splitId( id );
-	if ( !p || /^0+-0+$/.test( id ) ) {
-		return null;
-	}
-	if ( /^0+$/.test( p[ 1 ] ) ) {
-		return decrement( p[ 0 ] ) + '-18446744073709551615';
-	}
-	return p[ 0 ] + '-' + decrement( p[ 1 ] );
-}
 
 /**
  * @class
@@ -104,27 +39,55 @@ function previousId( id ) {
  *  handshake so that it applies to the replay too
  * @param {Function|null} options.getToken Returns a promise of {token, expires (unix s)}, or null
  *  when the wiki does not sign tokens
+ * @param {Function} [options.onForgetResume] The gateway refused our resume point as malformed
  */
 function Connection( options ) {
 	this.options = options;
 	this.ws = null;
-	this.attempt = 0;
+	this.backoff = new Backoff();
 	this.timers = {};
 	this.lastFrameAt = 0;
+	// 'idle', 'connecting', 'open', 'waiting', 'offline' or 'stopped'.
 	this.state = 'idle';
+	// Why it stopped for good: 'forbidden', 'bad-request' (or null).
+	this.stopped = null;
+	this.lastClose = null;
 	this.connects = 0;
+	this.listening = false;
 }
 
 Connection.prototype.start = function () {
 	var self = this;
-	// Back online after a network outage: try now rather than at the end of a long backoff.
-	window.addEventListener( 'online', function () {
-		if ( self.state === 'waiting' ) {
-			self.clear( 'retry' );
-			self.connect();
-		}
-	} );
+	this.stopped = null;
+	if ( !this.listening ) {
+		this.listening = true;
+		// Back online after a network outage: try now rather than at the end of a long backoff.
+		window.addEventListener( 'online', function () {
+			if ( self.state === 'waiting' || self.state === 'offline' ) {
+				self.clear( 'retry' );
+				self.connect();
+			}
+		} );
+		window.addEventListener( 'offline', function () {
+			if ( self.state === 'waiting' ) {
+				self.clear( 'retry' );
+				self.state = 'offline';
+			}
+		} );
+	}
 	this.connect();
+};
+
+/**
+ * Close the socket and make no further attempt (this tab is no longer the leader).
+ *
+ * @param {string} why
+ */
+Connection.prototype.stop = function ( why ) {
+	this.teardown();
+	this.clear( 'retry' );
+	this.state = 'stopped';
+	this.stopped = why;
 };
 
 Connection.prototype.clear = function ( name ) {
@@ -135,16 +98,24 @@ Connection.prototype.clear = function ( name ) {
 
 Connection.prototype.connect = function () {
 	var self = this;
+	if ( navigator.onLine === false ) {
+		this.state = 'offline';
+		return;
+	}
 	this.state = 'connecting';
 	if ( !this.options.getToken ) {
 		this.open( null );
 		return;
 	}
 	this.options.getToken().then( function ( token ) {
-		self.open( token );
+		if ( self.state === 'connecting' ) {
+			self.open( token );
+		}
 	}, function () {
 		// Logged out, API down…: try again later, like any failed connection.
-		self.retry();
+		if ( self.state === 'connecting' ) {
+			self.retry( null );
+		}
 	} );
 };
 
@@ -169,7 +140,7 @@ Connection.prototype.open = function ( token ) {
 	} catch ( e ) {
 		// A malformed URL in the configuration: retrying slowly is all we can do.
 		mw.log.warn( 'realtimenotify: ' + e );
-		this.retry();
+		this.retry( null );
 		return;
 	}
 	this.ws = ws;
@@ -178,7 +149,7 @@ Connection.prototype.open = function ( token ) {
 		self.state = 'open';
 		self.lastFrameAt = Date.now();
 		self.timers.stable = setTimeout( function () {
-			self.attempt = 0;
+			self.backoff.stable();
 		}, STABLE_AFTER );
 		self.timers.ping = setInterval( function () {
 			self.keepAlive();
@@ -196,6 +167,9 @@ Connection.prototype.open = function ( token ) {
 			return;
 		}
 		if ( frame && typeof frame === 'object' && typeof frame.op === 'string' ) {
+			if ( frame.op === 'hello' ) {
+				self.backoff.greeted();
+			}
 			self.options.onFrame( frame );
 		}
 	};
@@ -203,11 +177,9 @@ Connection.prototype.open = function ( token ) {
 		if ( self.ws !== ws ) {
 			return;
 		}
-		// Whatever the code — 1001 going away, 4000 lagged, 4001 token expired, 1006 network —
-		// the answer is the same: reconnect (with a new token) and resume with `since`.
 		mw.log( 'realtimenotify: closed ' + ev.code + ( ev.reason ? ' ' + ev.reason : '' ) );
 		self.teardown();
-		self.retry();
+		self.retry( ev.code );
 	};
 };
 
@@ -215,7 +187,7 @@ Connection.prototype.keepAlive = function () {
 	if ( Date.now() - this.lastFrameAt > SILENCE_LIMIT ) {
 		// Half-open: close() would wait for a closing handshake that never comes. Move on.
 		this.teardown();
-		this.retry();
+		this.retry( null );
 		return;
 	}
 	this.send( { op: 'ping' } );
@@ -255,21 +227,35 @@ Connection.prototype.teardown = function () {
 	}
 };
 
-Connection.prototype.retry = function () {
+/**
+ * @param {number|null} code The close code, or null (no socket, or a dead one)
+ */
+Connection.prototype.retry = function ( code ) {
 	var self = this,
-		delay = Math.random() * Math.min( MAX_DELAY, BASE_DELAY * Math.pow( 2, this.attempt ) );
-	this.attempt = Math.min( this.attempt + 1, 16 );
+		next = this.backoff.afterClose( code );
+	this.lastClose = code;
+	if ( next.stop ) {
+		mw.log.warn( 'realtimenotify: the gateway refused this page (' + code + '); not trying again' );
+		this.state = 'stopped';
+		this.stopped = next.stop;
+		return;
+	}
+	if ( next.forgetResume && this.options.onForgetResume ) {
+		this.options.onForgetResume();
+	}
+	if ( navigator.onLine === false ) {
+		this.state = 'offline';
+		return;
+	}
 	this.state = 'waiting';
 	this.timers.retry = setTimeout( function () {
 		delete self.timers.retry;
 		self.connect();
-	}, delay );
+	}, next.delay );
 };
 
 module.exports = {
 	PROTOCOL: PROTOCOL,
 	TOKEN_PROTOCOL_PREFIX: TOKEN_PROTOCOL_PREFIX,
-	Connection: Connection,
-	isNewer: isNewer,
-	previousId: previousId
+	Connection: Connection
 };

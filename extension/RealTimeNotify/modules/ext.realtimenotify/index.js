@@ -1,40 +1,35 @@
 /**
  * ext.realtimenotify: live notices of changes on the wiki, pushed by the RealTimeNotify gateway.
  *
- * index.js wires three parts together:
+ * index.js wires the parts together:
  * - tabs.js elects one leader tab per browser, which alone holds the WebSocket, and routes
- *   each notice to the one tab that should show it;
- * - connection.js is that WebSocket, reconnecting and resuming by itself;
- * - notices.js renders events as text-only mw.notify popups.
+ *   each notice to the one tab that should show it (and some messages to every tab);
+ * - connection.js is that WebSocket, reconnecting (policy.js) and resuming by itself;
+ * - resume.js keeps the resume point and reads the gateway's frames (the Feed);
+ * - notices.js renders events as mw.notify popups (parts.js, summary.js, actions.js);
+ * - desktop.js shows system notifications while no tab of the wiki is in view.
  *
- * The resume point — the id of the last event this browser has seen — lives here. The leader
- * keeps it in localStorage and shares it over the BroadcastChannel, so a tab that takes over
- * (the leader closed) or the next page of the same tab (navigation) resumes where the previous
- * socket stopped, and misses nothing in between.
+ * Every event of the user's mode also fires the hook 'ext.realtimenotify.event' once in every
+ * tab of the browser (README.md, "For gadgets"), so a gadget never needs a socket of its own.
  *
- * Configuration: mw.config wgRealTimeNotify = { url, wiki, showOwn, tokenApi, mode, filter };
- * `url` is the gateway's ws(s):// URL, or a path on this wiki's host. `mode` is the user's
- * choice ('all', 'watchlist' or 'alerts') and `filter` the gateway subscribe filter the wiki
- * derived from it (null: everything).
- *
- * The filter travels in the handshake (`?filter=`), so the gateway applies it to the replay of
- * what a reconnecting client missed as well as to live events: nothing outside the user's mode
- * ever reaches the browser, and whether a change is addressed to us is the gateway's call (the
- * browser never sees audiences).
+ * Configuration: mw.config wgRealTimeNotify = { url, wiki, showOwn, tokenApi, mode, filter,
+ * actions: { patrol, rollback }, desktop }; `url` is the gateway's ws(s):// URL, or a path on
+ * this wiki's host. `mode` is the user's choice ('all', 'watchlist' or 'alerts') and `filter`
+ * the gateway subscribe filter the wiki derived from it (null: everything); it travels in the
+ * handshake (`?filter=`), so the gateway applies it to the replay as well as to live events.
  */
 'use strict';
 
 var Connection = require( './connection.js' ).Connection;
-var isNewer = require( './connection.js' ).isNewer;
-var previousId = require( './connection.js' ).previousId;
+var Resume = require( './resume.js' );
 var Tabs = require( './tabs.js' );
 var Notices = require( './notices.js' );
+var Actions = require( './actions.js' );
+var Desktop = require( './desktop.js' );
 
-// A stored resume point older than this is stale: the browser was away, and replaying
-// everything since (or a "you missed notifications" notice) would be noise, not news.
-var RESUME_MAX_AGE = 60000;
 // While a leader lives, it vouches for the resume point this often.
 var HEARTBEAT = 15000;
+var HOOK = 'ext.realtimenotify.event';
 
 /**
  * A path ('/realtime/v1/ws') means the gateway is behind this wiki's own host (same proxy,
@@ -51,170 +46,211 @@ function socketUrl( url ) {
 		( url.charAt( 0 ) === '/' ? '' : '/' ) + url;
 }
 
+/**
+ * A copy of an event for gadgets: the documented fields only, none of the frame's.
+ *
+ * @param {Object} event
+ * @return {Object}
+ */
+function forGadgets( event ) {
+	var copy = $.extend( true, {}, event );
+	delete copy.op;
+	return copy;
+}
+
+/**
+ * What a desktop notification says about one event or a burst.
+ *
+ * @param {Object[]} events
+ * @return {Object} { title, body }
+ */
+function desktopText( events ) {
+	var e = events[ 0 ], type, line;
+	if ( events.length > 1 ) {
+		return {
+			title: mw.message( 'realtimenotify-notice-burst', mw.language.convertNumber( events.length ) ).text(),
+			body: events.slice( 0, 5 ).map( function ( x ) {
+				return x.page_title;
+			} ).join( ', ' ) + ( events.length > 5 ? ', …' : '' )
+		};
+	}
+	if ( e.type === 'alert' ) {
+		line = mw.message( 'realtimenotify-notice-alert', e.user_name, e.page_title, '', e.user_gender || 'unknown' ).text();
+		return { title: mw.msg( 'realtimenotify-alert-title' ), body: line + ( e.summary ? '\n' + e.summary : '' ) };
+	}
+	type = [ 'edit', 'create', 'delete', 'move', 'upload' ].indexOf( e.type ) === -1 ? 'edit' : e.type;
+	// Messages used here:
+	// * realtimenotify-notice-edit
+	// * realtimenotify-notice-create
+	// * realtimenotify-notice-delete
+	// * realtimenotify-notice-move
+	// * realtimenotify-notice-upload
+	line = mw.message( 'realtimenotify-notice-' + type, e.user_name, e.page_title, e.target_title || '',
+		e.user_gender || 'unknown' ).text();
+	// A system notification is plain text: the summary as typed.
+	return { title: mw.msg( 'realtimenotify-notice-title' ), body: line + ( e.summary ? '\n' + e.summary : '' ) };
+}
+
 function start( cfg ) {
 	var scope = ( cfg.wiki || '' ) + ':' + ( mw.config.get( 'wgUserName' ) || '' ),
-		storageKey = 'realtimenotify-resume:' + scope,
-		// { id, at }: `at` is when a live leader last confirmed that `id` is current.
-		resume = { id: null, at: 0 },
 		connection = null,
-		mode = cfg.mode || 'all',
+		heartbeat = null,
+		hooked = 0,
+		actions = cfg.actions || {},
 		filter = cfg.filter && typeof cfg.filter === 'object' ? cfg.filter : null,
-		// The gateway greeted us, so our filter is in force (it came with the handshake).
-		subscribed = false,
-		notices = new Notices( {
-			userName: mw.config.get( 'wgUserName' ),
-			showOwn: !!cfg.showOwn,
-			wiki: cfg.wiki
-		} ),
-		tabs;
+		point, feed, tabs, notices, desktop;
 
-	function load() {
-		try {
-			return JSON.parse( localStorage.getItem( storageKey ) ) || {};
-		} catch ( e ) {
-			return {};
+	desktop = new Desktop( { enabled: !!cfg.desktop, text: desktopText } );
+	notices = new Notices( {
+		userName: mw.config.get( 'wgUserName' ),
+		showOwn: !!cfg.showOwn,
+		wiki: cfg.wiki,
+		actions: actions.patrol || actions.rollback ?
+			new Actions( { patrol: !!actions.patrol, rollback: !!actions.rollback } ) : null,
+		desktop: desktop
+	} );
+	point = new Resume.ResumePoint( {
+		storage: {
+			get: function ( key ) {
+				return mw.storage.getObject( key );
+			},
+			set: function ( key, value ) {
+				mw.storage.setObject( key, value );
+			}
+		},
+		key: 'realtimenotify-resume:' + scope,
+		onChange: function ( shared ) {
+			tabs.share( shared );
 		}
-	}
-
-	function save() {
-		try {
-			localStorage.setItem( storageKey, JSON.stringify( resume ) );
-		} catch ( e ) {
-			// Storage full or forbidden: the copy the other tabs got over the channel will do.
-		}
-		tabs.share( resume );
-	}
-
-	function remember( id ) {
-		if ( !isNewer( id, resume.id ) ) {
-			return false;
-		}
-		resume = { id: id, at: Date.now() };
-		save();
-		return true;
-	}
-
-	function fresh( point ) {
-		return point && point.id && Date.now() - point.at < RESUME_MAX_AGE ? point : null;
-	}
+	} );
+	feed = new Resume.Feed( point, filter );
 
 	/**
-	 * @param {Object} event
-	 * @return {boolean} The event belongs to the user's mode
+	 * Leader: what the Feed says to do with an event or a loss.
+	 *
+	 * @param {Object} action
 	 */
-	function inMode( event ) {
-		// The gateway filters already; this only guards against a gateway too old to know the
-		// `filter` handshake parameter, which would send everything.
-		return mode !== 'alerts' || event.type === 'alert';
-	}
-
-	function onFrame( frame ) {
-		switch ( frame.op ) {
-			case 'hello':
-				subscribed = true;
-				// Starting afresh: still note where the server is, so that the next reconnect
-				// asks for everything after this point.
-				if ( !resume.id && frame.last_id ) {
-					remember( frame.last_id );
-				}
-				break;
-			case 'event':
-				// An id we have seen already (or older) is a duplicate: skip it.
-				if ( frame.id && !remember( frame.id ) ) {
-					return;
-				}
-				if ( inMode( frame ) && notices.wants( frame ) ) {
-					tabs.route( { kind: 'event', event: frame } );
-				}
-				break;
-			case 'lost':
-				// Events after our id are gone; what remains starts at `oldest` and follows now.
-				// Resume from just before `oldest` from now on, or every later reconnect
-				// would report the same loss again.
-				if ( frame.oldest ) {
-					remember( previousId( frame.oldest ) );
-				}
-				tabs.route( { kind: 'lost' } );
-				break;
-			case 'error':
-				mw.log.warn( 'realtimenotify: ' + frame.message );
-				break;
+	function act( action ) {
+		var event = action.event;
+		if ( action.kind === 'lost' ) {
+			tabs.route( { kind: 'lost' } );
+			return;
 		}
-	}
-
-	function getToken() {
-		// A fresh token per connection attempt: the gateway accepts each token only once.
-		return new mw.Api().postWithToken( 'csrf', {
-			action: 'realtimenotifytoken',
-			formatversion: 2
-		} ).then( function ( data ) {
-			return data.realtimenotifytoken;
-		} );
+		// Every tab: the gadget hook, and `handled` (whichever tab shows the alert updates it).
+		tabs.everywhere( { kind: 'hook', event: event } );
+		if ( !notices.wants( event ) ) {
+			return;
+		}
+		tabs.route( { kind: 'event', event: event } );
+		if ( !tabs.anyVisible() ) {
+			desktop.show( event );
+		}
 	}
 
 	function becomeLeader() {
-		// Take the newest resume point we know of — from the previous leader's broadcasts or
-		// from storage — if it is recent enough.
-		var stored = fresh( load() ), known = fresh( resume );
-		resume = { id: null, at: 0 };
-		if ( known && ( !stored || !isNewer( stored.id, known.id ) ) ) {
-			resume = known;
-		} else if ( stored ) {
-			resume = stored;
-		}
-		setInterval( function () {
-			if ( resume.id ) {
-				resume.at = Date.now();
-				save();
-			}
+		point.takeOver();
+		heartbeat = setInterval( function () {
+			point.vouch();
 		}, HEARTBEAT );
 		connection = new Connection( {
 			url: socketUrl( cfg.url ),
 			resumeFrom: function () {
-				return resume.id;
+				return point.id;
 			},
-			onFrame: onFrame,
+			onFrame: function ( frame ) {
+				if ( frame.op === 'error' ) {
+					mw.log.warn( 'realtimenotify: ' + frame.message );
+				}
+				feed.frame( frame ).forEach( act );
+			},
+			onForgetResume: function () {
+				point.forget();
+			},
 			filter: filter,
-			getToken: cfg.tokenApi ? getToken : null
+			getToken: cfg.tokenApi ? function () {
+				// A fresh token per connection attempt: the gateway accepts each token only once.
+				return new mw.Api().postWithToken( 'csrf', {
+					action: 'realtimenotifytoken',
+					formatversion: 2
+				} ).then( function ( data ) {
+					return data.realtimenotifytoken;
+				} );
+			} : null
 		} );
 		connection.start();
 	}
 
+	function resign() {
+		clearInterval( heartbeat );
+		if ( connection ) {
+			connection.stop( 'resigned' );
+		}
+	}
+
 	tabs = new Tabs( scope, function ( message ) {
-		if ( message.kind === 'event' ) {
-			notices.add( message.event );
-		} else if ( message.kind === 'lost' ) {
-			notices.lost();
+		switch ( message.kind ) {
+			case 'event':
+				notices.add( message.event );
+				break;
+			case 'hook':
+				hooked++;
+				if ( message.event.type === 'handled' ) {
+					notices.handled( message.event );
+				}
+				mw.hook( HOOK ).fire( forGadgets( message.event ) );
+				break;
+			case 'lost':
+				notices.lost();
+				break;
 		}
 	}, function ( shared ) {
 		// A follower keeps the leader's resume point in memory, in case it takes over.
-		if ( shared && shared.id && ( isNewer( shared.id, resume.id ) || shared.id === resume.id ) ) {
-			resume = { id: shared.id, at: shared.at };
-		}
+		point.adopt( shared );
 	} );
-	tabs.start( becomeLeader );
+	tabs.start( becomeLeader, resign );
 
-	// A small window for debugging and for the end-to-end tests; the tests check the popups
-	// themselves, this only tells them which tab is the leader.
-	mw.realtimenotify = {
-		state: function () {
-			return {
-				tab: tabs.id,
-				role: tabs.role,
-				connection: connection ? connection.state : null,
-				connects: connection ? connection.connects : 0,
-				resumeId: resume.id,
-				mode: mode,
-				subscribed: subscribed,
-				shown: notices.shown
-			};
-		}
+	mw.realtimenotify.state = function () {
+		return {
+			supported: true,
+			tab: tabs.id,
+			role: tabs.role,
+			election: tabs.election,
+			connection: connection ? connection.state : null,
+			stopped: connection ? connection.stopped : null,
+			lastClose: connection ? connection.lastClose : null,
+			connects: connection ? connection.connects : 0,
+			resumeId: point.id,
+			mode: cfg.mode || 'all',
+			subscribed: feed.greeted,
+			shown: notices.shown,
+			hooked: hooked,
+			desktop: {
+				enabled: !!cfg.desktop,
+				permission: desktop.permission(),
+				shown: desktop.shown
+			}
+		};
+	};
+	mw.realtimenotify.askDesktopPermission = function () {
+		return desktop.askPermission();
 	};
 }
 
 ( function () {
-	var cfg = mw.config.get( 'wgRealTimeNotify' );
-	if ( cfg && cfg.url && window.WebSocket && window.JSON ) {
-		start( cfg );
+	var cfg = mw.config.get( 'wgRealTimeNotify' ), missing;
+	if ( !cfg || !cfg.url ) {
+		return;
 	}
+	// A small window for gadgets, debugging and the end-to-end tests.
+	mw.realtimenotify = {};
+	missing = !window.WebSocket ? 'websocket' : ( !window.JSON ? 'json' : null );
+	if ( missing ) {
+		// Said once, here, and nothing else happens: no socket, no timers, no popups.
+		mw.log.warn( 'realtimenotify: this browser has no ' + missing + '; live notifications are off' );
+		mw.realtimenotify.state = function () {
+			return { supported: false, missing: missing, connection: null, role: null, shown: 0 };
+		};
+		return;
+	}
+	start( cfg );
 }() );

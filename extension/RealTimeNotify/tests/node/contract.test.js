@@ -22,6 +22,34 @@ function load( file ) {
 	return module.exports;
 }
 
+test( 'every handled code and every message the module uses exists in English', () => {
+	const names = contract( 'names.json' );
+	const manifest = JSON.parse( readFileSync( join( EXTENSION, 'extension.json' ), 'utf8' ) );
+	const en = JSON.parse( readFileSync( join( EXTENSION, 'i18n', 'en.json' ), 'utf8' ) );
+	const messages = manifest.ResourceModules[ 'ext.realtimenotify' ].messages;
+	for ( const code of names.handled_codes ) {
+		assert.ok( messages.includes( 'realtimenotify-handled-' + code ), code );
+	}
+	// Every message the module's code names (literally, or in its "Messages used here" lists)
+	// is loaded with the module, and ours have English text.
+	let count = 0;
+	for ( const file of manifest.ResourceModules[ 'ext.realtimenotify' ].packageFiles ) {
+		const source = readFileSync( join( MODULE, file ), 'utf8' );
+		const keys = [ ...source.matchAll( /mw\.(?:msg|message)\(\s*'([a-z0-9-]+)'(?=\s*[,)])/g ) ].map( ( m ) => m[ 1 ] );
+		for ( const [ , list ] of source.matchAll( /^\s*\/\/ \* ([a-z0-9, -]+)$/gm ) ) {
+			keys.push( ...list.split( ', ' ) );
+		}
+		for ( const key of keys ) {
+			count++;
+			assert.ok( messages.includes( key ), `${ file }: ${ key } is not in the module's messages` );
+			if ( key.startsWith( 'realtimenotify-' ) ) {
+				assert.ok( en[ key ], `${ file }: ${ key } has no English text` );
+			}
+		}
+	}
+	assert.ok( count > 40, `found ${ count } message keys` );
+} );
+
 test( 'subprotocol names match the contract', () => {
 	const names = contract( 'names.json' );
 	const connection = load( 'connection.js' );
@@ -33,7 +61,8 @@ test( 'event types and reason codes match the contract', () => {
 	const names = contract( 'names.json' );
 	const limits = contract( 'limits.json' );
 	const Notices = load( 'notices.js' );
-	assert.deepEqual( [ ...Notices.TYPES, 'alert' ].sort(), [ ...names.event_types ].sort() );
+	assert.deepEqual( [ ...Notices.TYPES, 'alert', 'handled' ].sort(), [ ...names.event_types ].sort() );
+	assert.deepEqual( [ ...Notices.HANDLED ], names.handled_codes );
 	// Copied: arrays from the module's own context have another Array prototype.
 	assert.deepEqual( [ ...Notices.REASONS ], names.alert_reasons );
 	assert.equal( Notices.MAX_REASONS, limits.event.reasons_max );

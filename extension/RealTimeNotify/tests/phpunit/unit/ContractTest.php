@@ -112,6 +112,14 @@ class ContractTest extends TestCase {
 		) {
 			return 'uuid';
 		}
+		if ( isset( $event['user_gender'] ) && !in_array( $event['user_gender'], [ 'male', 'female' ], true ) ) {
+			return 'user_gender';
+		}
+		if ( isset( $event['handled'] ) && ( !is_string( $event['handled'] ) ||
+			!preg_match( '/' . trim( $l['reason_code_pattern'], '/' ) . '/', $event['handled'] ) )
+		) {
+			return 'handled';
+		}
 		if ( array_key_exists( 'audience', $event ) ) {
 			$a = $event['audience'];
 			if ( !is_array( $a ) || array_diff( array_keys( $a ), [ 'public', 'users', 'rights', 'visible_to' ] ) ) {

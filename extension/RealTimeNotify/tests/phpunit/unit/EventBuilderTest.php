@@ -350,6 +350,60 @@ class EventBuilderTest extends TestCase {
 		}
 	}
 
+	public function testUserGenderOnlyForRegisteredUsersWhoSetIt() {
+		$asked = [];
+		$builder = new EventBuilder( 'testwiki', 500, new FakePageLinker(), null, static function ( $user ) use ( &$asked ) {
+			$asked[] = $user->getName();
+			return [ 'Bob' => 'male', 'Alice' => 'female', 'Carol' => 'unknown' ][$user->getName()] ?? null;
+		} );
+		$gender = function ( $user, int $visibility = 0 ) use ( $builder ) {
+			$event = $builder->newEditEvent( $this->revision( [ 'user' => $user, 'visibility' => $visibility ] ),
+				EDIT_UPDATE, $this->editResult(), 100, false );
+			return $event['user_gender'] ?? null;
+		};
+		$this->assertSame( 'male', $gender( new UserIdentityValue( 8, 'Bob' ) ) );
+		$this->assertSame( 'female', $gender( new UserIdentityValue( 9, 'Alice' ) ) );
+		$this->assertNull( $gender( new UserIdentityValue( 10, 'Carol' ) ), 'unknown is left out' );
+		$this->assertNull( $gender( new UserIdentityValue( 0, '192.0.2.7' ) ), 'an IP has none' );
+		$this->assertNotContains( '192.0.2.7', $asked, 'and is not even looked up' );
+		// A user hidden by revision deletion: neither name nor gender.
+		$asked = [];
+		$this->assertNull( $gender( new UserIdentityValue( 8, 'Bob' ), RevisionRecord::DELETED_USER ) );
+		$this->assertSame( [], $asked );
+
+		$delete = $builder->newDeleteEvent( new TitleValue( 0, 'Gone' ), new UserIdentityValue( 9, 'Alice' ),
+			'spam', 5, '20261125010203', false );
+		$this->assertSame( 'female', $delete['user_gender'] );
+	}
+
+	public function testHandledEvent() {
+		$builder = new EventBuilder( 'testwiki', 500, new FakePageLinker(), static function () {
+			return '00000000-0000-4000-8000-000000000000';
+		} );
+		$event = $builder->newHandledEvent( new TitleValue( 0, 'Blank_me' ), new UserIdentityValue( 1, 'Admin' ),
+			EventBuilder::HANDLED_REVERTED, 57, 55, 12, '20261125010203' );
+		$this->assertSame( [
+			'schema' => 1,
+			'type' => 'handled',
+			'page_title' => 'Blank me',
+			'user_name' => 'Admin',
+			'timestamp' => '2026-11-25T01:02:03Z',
+			'summary' => '',
+			'wiki' => 'testwiki',
+			'namespace' => 0,
+			'page_id' => 12,
+			'rev_id' => 57,
+			'handled' => 'reverted',
+			'first_rev_id' => 55,
+			'uuid' => '00000000-0000-4000-8000-000000000000',
+		], $event );
+		// A range of one revision is just that revision.
+		$one = $builder->newHandledEvent( new TitleValue( 0, 'Blank_me' ), new UserIdentityValue( 1, 'Admin' ),
+			EventBuilder::HANDLED_PATROLLED, 57, 57, 0, '20261125010203' );
+		$this->assertArrayNotHasKey( 'first_rev_id', $one );
+		$this->assertArrayNotHasKey( 'page_id', $one );
+	}
+
 	public function testEveryEventGetsItsOwnRandomUuid() {
 		$b = new EventBuilder( 'testwiki', 500, new FakePageLinker() );
 		$uuids = [];

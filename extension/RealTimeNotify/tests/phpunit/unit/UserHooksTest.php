@@ -34,11 +34,12 @@ class UserHooksTest extends TestCase {
 		return $user;
 	}
 
-	private function lookup( bool $enabled, $mode = null ): UserOptionsLookup {
+	private function lookup( bool $enabled, $mode = null, bool $desktop = false ): UserOptionsLookup {
 		$lookup = $this->createMock( UserOptionsLookup::class );
 		$lookup->method( 'getBoolOption' )->willReturnCallback(
-			static function ( $user, $option ) use ( $enabled ) {
-				return $option === 'realtimenotify-enable' && $enabled;
+			static function ( $user, $option ) use ( $enabled, $desktop ) {
+				return ( $option === 'realtimenotify-enable' && $enabled ) ||
+					( $option === 'realtimenotify-desktop' && $desktop );
 			}
 		);
 		$lookup->method( 'getOption' )->willReturnCallback(
@@ -78,7 +79,32 @@ class UserHooksTest extends TestCase {
 			'tokenApi' => true,
 			'mode' => 'all',
 			'filter' => null,
+			'actions' => [ 'patrol' => false, 'rollback' => false ],
+			'desktop' => false,
 		] ], $vars );
+	}
+
+	public function testActionsAndDesktopReachTheBrowser() {
+		$config = $this->config( [ 'RealTimeNotifySecret' => 'k' ] );
+		$vars = $this->display( new UserHooks( $config, $this->lookup( true, null, true ) ),
+			$this->user( true, [ 'patrol', 'rollback' ] ) )[1]['wgRealTimeNotify'];
+		$this->assertSame( [ 'patrol' => true, 'rollback' => true ], $vars['actions'] );
+		$this->assertTrue( $vars['desktop'] );
+
+		$vars = $this->display( new UserHooks( $config, $this->lookup( true ) ),
+			$this->user( true, [ 'patrol' ] ) )[1]['wgRealTimeNotify'];
+		$this->assertSame( [ 'patrol' => true, 'rollback' => false ], $vars['actions'] );
+		$this->assertFalse( $vars['desktop'] );
+
+		// Rollback without the alert right: no alerts to act on.
+		$vars = $this->display( new UserHooks( $config, $this->lookup( true ) ),
+			$this->user( true, [ 'rollback' ] ) )[1]['wgRealTimeNotify'];
+		$this->assertSame( [ 'patrol' => false, 'rollback' => false ], $vars['actions'] );
+
+		// Without tokens the gateway sends no alerts at all.
+		$vars = $this->display( new UserHooks( $this->config(), $this->lookup( true ) ),
+			$this->user( true, [ 'patrol', 'rollback' ] ) )[1]['wgRealTimeNotify'];
+		$this->assertSame( [ 'patrol' => false, 'rollback' => false ], $vars['actions'] );
 	}
 
 	public function testTokenApiFalseWithoutSecret() {
@@ -101,29 +127,77 @@ class UserHooksTest extends TestCase {
 		$this->assertSame( [ [], [] ], $this->display( $hooks, $this->user( true ) ) );
 	}
 
-	public function testPreferenceAndDefault() {
-		$hooks = new UserHooks( $this->config( [ 'RealTimeNotifyDefaultEnabled' => true ] ), $this->lookup( false ) );
+	private static function registry( array $loaded ): callable {
+		return static function ( string $name ) use ( $loaded ): bool {
+			return in_array( $name, $loaded, true );
+		};
+	}
+
+	public function testPreferencesHaveATabOfTheirOwnWithoutEcho() {
+		$hooks = new UserHooks( $this->config( [ 'RealTimeNotifySecret' => 'k' ] ), $this->lookup( false ),
+			self::registry( [ 'Thanks' ] ) );
 		$prefs = [];
 		$hooks->onGetPreferences( $this->user( true ), $prefs );
+		$this->assertSame( [ 'realtimenotify-enable', 'realtimenotify-desktop', 'realtimenotify-mode' ], array_keys( $prefs ) );
+		foreach ( $prefs as $name => $pref ) {
+			$this->assertSame( 'realtimenotify/realtimenotify-live', $pref['section'], $name );
+		}
 		$this->assertSame( 'toggle', $prefs['realtimenotify-enable']['type'] );
 		$this->assertSame( 'realtimenotify-pref-enable', $prefs['realtimenotify-enable']['label-message'] );
-		$this->assertSame( 'rendering/realtimenotify', $prefs['realtimenotify-enable']['section'] );
+		$this->assertSame( 'toggle', $prefs['realtimenotify-desktop']['type'] );
+		$this->assertSame( [ '!==', 'realtimenotify-enable', '1' ], $prefs['realtimenotify-desktop']['hide-if'] );
+	}
 
+	public function testPreferencesSitInEchosNotificationsTabWithEcho() {
+		// Untested against a real Echo: its tab is the section 'echo' (Echo's own preferences
+		// use 'echo/...'), stubbed here through the registry.
+		$hooks = new UserHooks( $this->config( [ 'RealTimeNotifySecret' => 'k' ] ), $this->lookup( false ),
+			self::registry( [ 'Echo' ] ) );
+		$prefs = [];
+		$hooks->onGetPreferences( $this->user( true, [ 'patrol' ] ), $prefs );
+		$this->assertCount( 3, $prefs );
+		foreach ( $prefs as $name => $pref ) {
+			$this->assertSame( 'echo/realtimenotify-live', $pref['section'], $name );
+		}
+	}
+
+	public function testDefaultUserOptionsWinOverTheDeprecatedSetting() {
+		$on = new UserHooks( $this->config( [ 'RealTimeNotifyDefaultEnabled' => true ] ), $this->lookup( false ) );
+		$off = new UserHooks( $this->config(), $this->lookup( false ) );
+
+		// $wgDefaultUserOptions names the preference: honoured, whatever the old setting says.
+		foreach ( [ 0, 1, true, false ] as $value ) {
+			foreach ( [ $on, $off ] as $hooks ) {
+				$defaults = [ 'realtimenotify-enable' => $value, 'gender' => 'unknown' ];
+				$hooks->onUserGetDefaultOptions( $defaults );
+				$this->assertSame( [ 'realtimenotify-enable' => $value, 'gender' => 'unknown' ], $defaults );
+			}
+		}
+		// It does not: the deprecated $wgRealTimeNotifyDefaultEnabled decides (false by default).
+		$defaults = [ 'gender' => 'unknown' ];
+		$on->onUserGetDefaultOptions( $defaults );
+		$this->assertSame( 1, $defaults['realtimenotify-enable'] );
 		$defaults = [];
-		$hooks->onUserGetDefaultOptions( $defaults );
-		$this->assertSame( [ 'realtimenotify-enable' => 1, 'realtimenotify-mode' => 'all' ], $defaults );
-		( new UserHooks( $this->config(), $this->lookup( false ) ) )->onUserGetDefaultOptions( $defaults );
-		$this->assertSame( [ 'realtimenotify-enable' => 0, 'realtimenotify-mode' => 'all' ], $defaults );
+		$off->onUserGetDefaultOptions( $defaults );
+		$this->assertSame( [ 'realtimenotify-enable' => 0 ], $defaults );
+	}
+
+	public function testManifestDeclaresNoDefaultForTheSwitch() {
+		// Else the hook above could not tell the wiki's setting from ours.
+		$manifest = json_decode( file_get_contents( dirname( __DIR__, 3 ) . '/extension.json' ), true );
+		$this->assertArrayNotHasKey( 'realtimenotify-enable', $manifest['DefaultUserOptions'] );
+		$this->assertSame( 'all', $manifest['DefaultUserOptions']['realtimenotify-mode'] );
+		$this->assertSame( 0, $manifest['DefaultUserOptions']['realtimenotify-desktop'] );
 	}
 
 	public function testModeToFilter() {
 		$this->assertNull( UserHooks::filterForMode( 'all' ) );
 		$this->assertSame( [ 'addressed' => true ], UserHooks::filterForMode( 'watchlist' ) );
-		$this->assertSame( [ 'types' => [ 'alert' ] ], UserHooks::filterForMode( 'alerts' ) );
+		$this->assertSame( [ 'types' => [ 'alert', 'handled' ] ], UserHooks::filterForMode( 'alerts' ) );
 		$this->assertNull( UserHooks::filterForMode( 'bogus' ) );
 		// What the browser sends: {"op":"subscribe","filter":{"addressed":true}} etc.
 		$this->assertSame( '{"addressed":true}', json_encode( UserHooks::filterForMode( 'watchlist' ) ) );
-		$this->assertSame( '{"types":["alert"]}', json_encode( UserHooks::filterForMode( 'alerts' ) ) );
+		$this->assertSame( '{"types":["alert","handled"]}', json_encode( UserHooks::filterForMode( 'alerts' ) ) );
 	}
 
 	public static function provideEffectiveMode() {
@@ -155,7 +229,7 @@ class UserHooksTest extends TestCase {
 		$patroller = $this->user( true, [ 'patrol' ] );
 		$vars = $this->display( new UserHooks( $config, $this->lookup( true, 'alerts' ) ), $patroller )[1];
 		$this->assertSame( 'alerts', $vars['wgRealTimeNotify']['mode'] );
-		$this->assertSame( [ 'types' => [ 'alert' ] ], $vars['wgRealTimeNotify']['filter'] );
+		$this->assertSame( [ 'types' => [ 'alert', 'handled' ] ], $vars['wgRealTimeNotify']['filter'] );
 
 		// The same stored choice for someone who cannot patrol.
 		$vars = $this->display( new UserHooks( $config, $this->lookup( true, 'alerts' ) ), $this->user( true ) )[1];
@@ -173,7 +247,7 @@ class UserHooksTest extends TestCase {
 		$hooks->onGetPreferences( $this->user( true ), $prefs );
 		$this->assertSame( 'radio', $prefs['realtimenotify-mode']['type'] );
 		$this->assertSame( [ 'all', 'watchlist' ], array_values( $prefs['realtimenotify-mode']['options-messages'] ) );
-		$this->assertSame( 'rendering/realtimenotify', $prefs['realtimenotify-mode']['section'] );
+		$this->assertSame( 'realtimenotify/realtimenotify-live', $prefs['realtimenotify-mode']['section'] );
 		$this->assertSame( [ '!==', 'realtimenotify-enable', '1' ], $prefs['realtimenotify-mode']['hide-if'] );
 
 		$prefs = [];
