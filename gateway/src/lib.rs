@@ -22,7 +22,10 @@
 //! - [`upgrade`]: the WebSocket handshake, down to the bare TCP stream;
 //! - [`socket`]: tungstenite on that stream, driven by tokio's readiness;
 //! - [`metrics`]: metric names and the Prometheus exporter;
-//! - [`logging`]: log output, with every field escaped.
+//! - [`logging`]: log output, with every field escaped;
+//! - [`sse`]: the EventStreams-compatible feed (`/v2/stream/recentchange`);
+//! - [`recentchange`]: Wikimedia's `mediawiki/recentchange` shape, out
+//!   (for [`sse`]) and in (core's RCFeed).
 //!
 //! Shutdown is one [`CancellationToken`](tokio_util::sync::CancellationToken)
 //! handed to every task: the signal handler cancels it, sources stop, the
@@ -41,7 +44,9 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;
+pub mod recentchange;
 pub mod server;
 pub mod socket;
 pub mod source;
+pub mod sse;
 pub mod upgrade;
