@@ -21,9 +21,11 @@ SCHEMA = json.load(open(os.path.join(REPO, "contract", "recentchange-1.0.1.schem
 
 def main(api_url, stream_url, total):
     site = pywikibot.Site(url=api_url)
-    stream = EventStreams(url=stream_url, site=site, total=int(total), timeout=30)
-    # pywikibot's own filter, as a bot would use it: changes of this wiki only.
-    stream.register_filter(server_name=site.hostname())
+    stream = EventStreams(url=stream_url, site=site, timeout=30)
+    stream.set_maximum_items(int(total))
+    # pywikibot's own filter, as a bot would use it: changes of this wiki only (by its id:
+    # server_name is the host without the test wiki's port).
+    stream.register_filter(wiki=site.siteinfo["wikiid"])
     print("connected", flush=True)
     for change in stream:
         jsonschema.validate(change, SCHEMA)

@@ -28,6 +28,8 @@ describe('EventStreams-compatible SSE feed', { skip: MW_VERSION !== '1.39' && 'r
     env = await startEnv('eventstreams', {
       // The extension writes to the stream only; core's RCFeed publishes to its own channel.
       extraPhp: `$wgRealTimeNotifyRedisStream = '${STREAM}';\n$wgRealTimeNotifyRedisChannel = null;\n`
+        // Core parses the feed's URI with wfParseUrl, which knows only $wgUrlProtocols.
+        + "$wgUrlProtocols[] = 'redis://';\n"
         + "$wgRCFeeds['realtimenotify'] = [ 'formatter' => JSONRCFeedFormatter::class,\n"
         + `  'uri' => 'redis://' . $wgRealTimeNotifyRedisServer . '/${RCFEED_CHANNEL}' ];`,
       gatewayArgs: ['--source', 'redis-stream', '--stream-key', STREAM],
@@ -56,11 +58,12 @@ describe('EventStreams-compatible SSE feed', { skip: MW_VERSION !== '1.39' && 'r
     const exited = new Promise((r) => child.on('exit', r));
     try {
       await waitFor(async () => (await gatewayMetric(corePort, 'rtn_sse_clients_connected')) >= 1,
-        { timeout: 30000, what: `pywikibot to connect (stderr: ${err})` });
+        { timeout: 30000, what: 'pywikibot to connect' })
+        .catch((e) => { throw new Error(`${e.message}\nstderr:\n${err}\nstdout:\n${out}`); });
       await bob.edit('Pywikibot page', 'Made for pywikibot.', 'created for pywikibot');
       await bob.edit('Pywikibot page', 'Made for pywikibot, edited.', 'edited for pywikibot');
       const r = await admin.request({
-        action: 'block', user: 'RealTime-Vandal-1', expiry: '1 day', reason: 'blocked for pywikibot',
+        action: 'block', user: 'Dave', expiry: '1 day', reason: 'blocked for pywikibot',
         token: await admin.token('csrf'),
       }, { post: true });
       assert.ok(r.block, `block: ${JSON.stringify(r)}`);
@@ -72,7 +75,7 @@ describe('EventStreams-compatible SSE feed', { skip: MW_VERSION !== '1.39' && 'r
     const changes = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     t.diagnostic(changes.map((c) => `${c.type} ${c.title} ${c.log_type || ''}`).join('; '));
     assert.deepEqual(changes.map((c) => [c.type, c.title]),
-      [['new', 'Pywikibot page'], ['edit', 'Pywikibot page'], ['log', 'User:RealTime-Vandal-1']]);
+      [['new', 'Pywikibot page'], ['edit', 'Pywikibot page'], ['log', 'User:Dave']]);
     const [created, edited, blocked] = changes;
     assert.equal(created.comment, 'created for pywikibot');
     assert.equal(edited.revision.old, created.revision.new, 'core\'s revision ids come through');

@@ -231,7 +231,8 @@ impl Server {
     /// `SERVER/SCRIPT/index.php?title=Title_with_underscores` (percent-encoded).
     fn title_url(&self, title: &str) -> Option<String> {
         let (url, path) = (self.url.as_ref()?, self.script_path.as_ref()?);
-        Some(format!("{url}{path}/index.php?title={}", encode_title(title)))
+        // `$wgScriptPath` is `/` on a wiki at the root, `` or `/w` elsewhere.
+        Some(format!("{url}{}/index.php?title={}", path.trim_end_matches('/'), encode_title(title)))
     }
 }
 
