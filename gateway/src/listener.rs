@@ -274,7 +274,9 @@ where
 
 /// Asks a connection to close, and gives it [`FINISH`] to do so; `None`
 /// when it had to be cut off.
-async fn finish<C>(mut connection: std::pin::Pin<&mut C>) -> Option<Result<(), Box<dyn std::error::Error + Send + Sync>>>
+async fn finish<C>(
+    mut connection: std::pin::Pin<&mut C>,
+) -> Option<Result<(), Box<dyn std::error::Error + Send + Sync>>>
 where
     C: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulClose,
 {

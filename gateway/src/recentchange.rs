@@ -441,7 +441,9 @@ mod tests {
         let rc = to_recentchange(EventId::new(1, 0), &e).unwrap();
         assert_eq!((rc["type"].as_str(), rc["log_type"].as_str()), (Some("log"), Some("move")));
         assert_eq!(rc["log_params"]["target"], "B");
-        let alert = event(r#"{"type":"alert","page_title":"A","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":""}"#);
+        let alert = event(
+            r#"{"type":"alert","page_title":"A","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":""}"#,
+        );
         assert!(to_recentchange(EventId::new(1, 0), &alert).is_none());
     }
 
@@ -455,7 +457,10 @@ mod tests {
         let converted = from_rcfeed(raw).unwrap();
         assert!(!is_rcfeed(&converted));
         let e = Event::parse(&converted, 16384).unwrap();
-        assert_eq!((e.page_title.as_str(), e.user_name.as_str(), e.timestamp.as_str()), ("Main Page", "Alice", "2026-11-25T01:02:03Z"));
+        assert_eq!(
+            (e.page_title.as_str(), e.user_name.as_str(), e.timestamp.as_str()),
+            ("Main Page", "Alice", "2026-11-25T01:02:03Z")
+        );
         assert_eq!((e.rev_id, e.old_rev_id, e.size_delta, e.rc_id), (Some(5), Some(4), Some(5), Some(12)));
         assert!(e.audience.is_none(), "core's feed is public");
         let rc = to_recentchange(EventId::new(1_795_568_523_000, 0), &e).unwrap();
@@ -464,14 +469,18 @@ mod tests {
         assert_eq!(rc["server_script_path"], "");
         assert_eq!(rc["title_url"], "http://w.example/index.php?title=Main_Page");
 
-        let block = br#"{"id":13,"type":"log","namespace":2,"title":"User:Vandal","comment":"spam","timestamp":1795568524,
+        let block =
+            br#"{"id":13,"type":"log","namespace":2,"title":"User:Vandal","comment":"spam","timestamp":1795568524,
             "user":"Admin","bot":false,"log_id":3,"log_type":"block","log_action":"block",
             "log_params":{"duration":"1 day","flags":[]},"log_action_comment":"blocked","server_url":"http://w.example",
             "server_name":"w.example","server_script_path":"","wiki":"wexample"}"#;
         let e = Event::parse(&from_rcfeed(block).unwrap(), 16384).unwrap();
         assert_eq!(e.kind, EventType::Log);
         let rc = to_recentchange(EventId::new(2, 0), &e).unwrap();
-        assert_eq!((rc["log_type"].as_str(), rc["log_action"].as_str(), rc["log_id"].as_u64()), (Some("block"), Some("block"), Some(3)));
+        assert_eq!(
+            (rc["log_type"].as_str(), rc["log_action"].as_str(), rc["log_id"].as_u64()),
+            (Some("block"), Some("block"), Some(3))
+        );
         assert_eq!(rc["log_params"]["duration"], "1 day");
 
         let categorize = br#"{"type":"categorize","title":"Category:X","user":"U","timestamp":1,"server_name":"w"}"#;

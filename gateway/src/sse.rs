@@ -129,9 +129,9 @@ fn parse_since(value: &str) -> Result<EventId, String> {
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse::<i64>().map(from_time).map_err(|_| format!("since={} is too large", short(value)));
     }
-    recentchange::parse_rfc3339_ms(value)
-        .map(from_time)
-        .ok_or_else(|| format!("since={:?} is not an event id, a time in milliseconds or an ISO 8601 date-time", short(value)))
+    recentchange::parse_rfc3339_ms(value).map(from_time).ok_or_else(|| {
+        format!("since={:?} is not an event id, a time in milliseconds or an ISO 8601 date-time", short(value))
+    })
 }
 
 /// The position right before every event received at or after `ms`.
@@ -150,7 +150,9 @@ fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {
         Some(json) => Filter::from_query(json)?,
         None => Filter::default(),
     };
-    let list = |v: &str, sep: char| v.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
+    let list = |v: &str, sep: char| {
+        v.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>()
+    };
     let flag = |v: &str| matches!(v, "1" | "true" | "yes" | "");
     if let Some(v) = query.get("namespaces").or_else(|| query.get("namespace")) {
         let ns = list(v, ',').iter().map(|n| n.parse::<i64>()).collect::<Result<Vec<_>, _>>();
@@ -205,7 +207,8 @@ fn admit(
     let unauthorized = |message: String| Refused::new(StatusCode::UNAUTHORIZED, "token", message);
     let identity = match token(headers, query) {
         Some(token) => {
-            let verifier = feed.verifier.as_deref().ok_or_else(|| unauthorized("this gateway does not accept tokens".into()))?;
+            let verifier =
+                feed.verifier.as_deref().ok_or_else(|| unauthorized("this gateway does not accept tokens".into()))?;
             Some(verifier.verify_new(&token).map_err(|err| unauthorized(err.to_string()))?)
         }
         None if feed.auth_mode == AuthMode::Private => return Err(unauthorized("a token is required".into())),
@@ -250,7 +253,11 @@ async fn stream(
     if admitted.since.is_some() && !feed.hub.is_loaded() {
         // As for the WebSocket: no replay the gateway cannot back.
         if tokio::time::timeout_at(held.deadline(), feed.hub.wait_loaded()).await.is_err() {
-            return refuse(Refused::new(StatusCode::SERVICE_UNAVAILABLE, "not_loaded", "the event source is not loaded yet"));
+            return refuse(Refused::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_loaded",
+                "the event source is not loaded yet",
+            ));
         }
     }
     let (tx, rx) = mpsc::channel::<Bytes>(1);
@@ -598,7 +605,9 @@ mod tests {
     #[test]
     fn filters_from_the_query() {
         let q = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let f = filter(&q(&[("namespaces", "0,1"), ("types", "edit,create"), ("exclude_bots", "1"), ("titles", "A|B C")])).unwrap();
+        let f =
+            filter(&q(&[("namespaces", "0,1"), ("types", "edit,create"), ("exclude_bots", "1"), ("titles", "A|B C")]))
+                .unwrap();
         assert_eq!(f.namespaces, Some(vec![0, 1]));
         assert_eq!(f.types.map(|t| t.len()), Some(2));
         assert!(f.exclude_bots && !f.exclude_minor);

@@ -324,9 +324,15 @@ async fn a_gap_on_resume_is_told_as_lost() {
 
 #[tokio::test]
 async fn anonymous_readers_get_public_changes_and_a_token_admits_a_user() {
-    let (redis, gateway) =
-        redis_gateway(&["--token-secrets", SECRET, "--wiki-id", "testwiki", "--allowed-origins", "https://wiki.example"])
-            .await;
+    let (redis, gateway) = redis_gateway(&[
+        "--token-secrets",
+        SECRET,
+        "--wiki-id",
+        "testwiki",
+        "--allowed-origins",
+        "https://wiki.example",
+    ])
+    .await;
     let mut anonymous = Sse::open(gateway.addr, PATH, &[]).await;
     let bearer = format!("Bearer {}", token(7, &["read"]));
     let mut alice = Sse::open(gateway.addr, PATH, &[("Authorization", &bearer)]).await;
@@ -335,7 +341,9 @@ async fn anonymous_readers_get_public_changes_and_a_token_admits_a_user() {
 
     let private = json!({"audience": {"public": false, "users": [7], "rights": []}});
     redis.publish(CHANNEL, &change("Only for 7", private)).await;
-    redis.publish(CHANNEL, &change("Private wiki", json!({"audience": {"public": false, "visible_to": ["read"]}}))).await;
+    redis
+        .publish(CHANNEL, &change("Private wiki", json!({"audience": {"public": false, "visible_to": ["read"]}})))
+        .await;
     redis.publish(CHANNEL, &change("Public", json!({"audience": {"public": true, "users": [7]}}))).await;
     assert_eq!(alice.change().await.1["title"], "Only for 7");
     assert_eq!(alice.change().await.1["title"], "Private wiki");
@@ -495,15 +503,24 @@ async fn core_rcfeed_messages_are_taken_as_public_changes() {
     redis.publish(CHANNEL, &block.to_string()).await;
 
     let (_, rc) = sse.change().await;
-    assert_eq!((rc["id"].as_i64(), rc["title"].as_str(), rc["wiki"].as_str()), (Some(31), Some("Core Page"), Some("examplewiki")));
+    assert_eq!(
+        (rc["id"].as_i64(), rc["title"].as_str(), rc["wiki"].as_str()),
+        (Some(31), Some("Core Page"), Some("examplewiki"))
+    );
     assert_eq!(rc["length"], json!({"old": 3, "new": 9}));
     assert_eq!(rc["timestamp"], ts);
     let (_, rc) = sse.change().await;
-    assert_eq!((rc["type"].as_str(), rc["log_type"].as_str(), rc["log_id"].as_i64()), (Some("log"), Some("block"), Some(4)));
+    assert_eq!(
+        (rc["type"].as_str(), rc["log_type"].as_str(), rc["log_id"].as_i64()),
+        (Some("log"), Some("block"), Some(4))
+    );
     assert_eq!(rc["log_params"]["flags"], json!(["nocreate"]));
     // The WebSocket carries the same changes.
     let e = next_event(&mut ws).await;
-    assert_eq!((e["page_title"].as_str(), e["rev_id"].as_u64(), e["size_delta"].as_i64()), (Some("Core Page"), Some(8), Some(6)));
+    assert_eq!(
+        (e["page_title"].as_str(), e["rev_id"].as_u64(), e["size_delta"].as_i64()),
+        (Some("Core Page"), Some(8), Some(6))
+    );
     assert_eq!(next_event(&mut ws).await["log_type"], "block");
     let (_, metrics) = gateway.get("/metrics").await;
     assert!(metrics.contains("rtn_events_dropped_total{reason=\"skipped\"} 1"), "categorize is counted as skipped");
