@@ -5,7 +5,8 @@
 //   extension does not publish), each checked against the recentchange schema;
 // - EventSource in headless Chromium reads the extension's events from the main gateway (Redis
 //   Stream source), and resumes by itself with Last-Event-ID after that gateway is killed: the
-//   change made while no gateway ran arrives once, in order, then live ones.
+//   change made while no gateway ran arrives once, in order, then live ones; then a block, which
+//   the extension publishes as a `log` event.
 // Runs on one MediaWiki version (the feed does not depend on it).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,6 +122,17 @@ describe('EventStreams-compatible SSE feed', { skip: MW_VERSION !== '1.39' && 'r
     await waitFor(async () => (await titles()).includes('SSE page 3'), { what: 'a live change after the resume' });
     assert.deepEqual((await titles()).filter((x) => x.startsWith('SSE page') || x === 'LOST'),
       ['SSE page 1', 'SSE page 2', 'SSE page 3'], 'each once, in order, nothing lost');
+    // A log entry the extension publishes itself (RecentChange_save): a block, as `log`.
+    const r = await admin.request({
+      action: 'block', user: 'Carol', expiry: '1 hour', reason: 'blocked for EventSource',
+      token: await admin.token('csrf'),
+    }, { post: true });
+    assert.ok(r.block, `block: ${JSON.stringify(r)}`);
+    const block = await waitFor(() => page.evaluate(() => window.got.find((g) => g.data?.log_type === 'block')),
+      { what: "the extension's block event" });
+    assert.deepEqual([block.data.type, block.data.title, block.data.log_action, block.data.user, block.data.comment],
+      ['log', 'User:Carol', 'block', 'Admin', 'blocked for EventSource']);
+    assert.ok(Number.isInteger(block.data.id) && Number.isInteger(block.data.log_id), 'rc and log ids');
     const state = await page.evaluate(() => ({ readyState: window.es.readyState, ids: window.got.map((g) => g.id) }));
     assert.equal(state.readyState, 1, 'open');
     assert.ok(state.ids.every((id) => /^\d+-\d+$/.test(id)), `ids are stream positions: ${state.ids}`);
