@@ -144,7 +144,7 @@ fn short(s: &str) -> String {
 }
 
 /// The filter: `?filter=` (the WebSocket's JSON), or its fields one by one
-/// (`namespaces=0,1&types=edit,create&exclude_bots=1&titles=A|B`).
+/// (`namespaces=0,1&types=edit,create&exclude_bots=1&titles=A|B&wiki=enwiki,dewiki`).
 fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {
     let mut filter = match query.get("filter") {
         Some(json) => Filter::from_query(json)?,
@@ -164,6 +164,9 @@ fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {
     }
     if let Some(v) = query.get("titles").or_else(|| query.get("title")) {
         filter.titles = Some(list(v, '|').into_iter().collect());
+    }
+    if let Some(v) = query.get("wikis").or_else(|| query.get("wiki")) {
+        filter.wikis = Some(list(v, ',').into_iter().collect());
     }
     filter.exclude_bots |= query.get("exclude_bots").is_some_and(|v| flag(v));
     filter.exclude_minor |= query.get("exclude_minor").is_some_and(|v| flag(v));

@@ -393,6 +393,21 @@ async fn websocket_filters_work_as_query_parameters() {
     assert_eq!(Sse::open(gateway.addr, &format!("{PATH}?types=nuke"), &[]).await.status(), 400);
 }
 
+#[tokio::test]
+async fn one_feed_serves_every_wiki_or_one() {
+    let (redis, gateway) = redis_gateway(&[]).await;
+    let mut all = Sse::open(gateway.addr, PATH, &[]).await;
+    let mut one = Sse::open(gateway.addr, &format!("{PATH}?wiki=dewiki"), &[]).await;
+    gateway.wait_metric("rtn_sse_clients_connected", 2.0).await;
+    // Two wikis' RCFeeds (or extensions) publishing to the same gateway.
+    redis.publish(CHANNEL, &change("English", json!({"wiki": "enwiki"}))).await;
+    redis.publish(CHANNEL, &change("Deutsch", json!({"wiki": "dewiki"}))).await;
+    assert_eq!(all.change().await.1["wiki"], "enwiki");
+    assert_eq!(all.change().await.1["wiki"], "dewiki");
+    let (_, rc) = one.change().await;
+    assert_eq!((rc["wiki"].as_str(), rc["title"].as_str()), (Some("dewiki"), Some("Deutsch")));
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
