@@ -4,6 +4,7 @@
 //! The pieces, each in its own module:
 //!
 //! - [`config`]: flags, `RTN_*` environment and TOML file → [`config::Settings`];
+//! - [`config_check`]: `check-config`, `gen-config`, the environment in `--help`;
 //! - [`event`]: the event schema, validation, ids, and the shared frame;
 //! - [`hub`]: fan-out (a broadcast channel) plus the replay window;
 //! - [`history`]: what a resuming client missed: the window, then the
@@ -33,6 +34,7 @@ pub mod auth;
 pub mod broker;
 pub mod client;
 pub mod config;
+pub mod config_check;
 pub mod event;
 pub mod filter;
 pub mod history;
