@@ -23,6 +23,7 @@
 //! - [`upgrade`]: the WebSocket handshake, down to the bare TCP stream;
 //! - [`socket`]: tungstenite on that stream, driven by tokio's readiness;
 //! - [`metrics`]: metric names and the Prometheus exporter;
+//! - [`status`]: `GET /v1/status` for the wiki's status page, behind a status token;
 //! - [`logging`]: log output, with every field escaped.
 //!
 //! Shutdown is one [`CancellationToken`](tokio_util::sync::CancellationToken)
@@ -46,4 +47,5 @@ pub mod protocol;
 pub mod server;
 pub mod socket;
 pub mod source;
+pub mod status;
 pub mod upgrade;
