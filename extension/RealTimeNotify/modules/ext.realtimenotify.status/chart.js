@@ -62,7 +62,9 @@ function draw( container, series, labels ) {
 	svg.appendChild( el( 'line', { x1: PAD, y1: HEIGHT - PAD, x2: WIDTH - PAD, y2: HEIGHT - PAD, class: 'rtn-chart-axis' } ) );
 	max = 1;
 	series.forEach( function ( p ) {
-		max = Math.max( max, p.received, p.delivered, p.clients );
+		lines.forEach( function ( line ) {
+			max = Math.max( max, Number( p[ line.key ] ) || 0 );
+		} );
 	} );
 	lines.forEach( function ( line ) {
 		var poly = el( 'polyline', {
