@@ -123,6 +123,9 @@ fn check_config_prints_effective_settings_with_secrets_redacted() {
     assert!(stderr.contains("configuration OK"), "{stderr}");
 }
 
+/// Arguments, environment, and what the error message must say.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
 /// Each kind of mistake: exit status 2, a message that says what is wrong,
 /// nothing on stdout.
 #[test]
@@ -131,7 +134,7 @@ fn check_config_fails_clearly_on_each_problem() {
     let typo = write(&dir, "typo.toml", "lisen = \"127.0.0.1:8080\"\n");
     let broken = write(&dir, "broken.toml", "listen = \n");
     let missing = dir.path().join("absent.toml").to_string_lossy().into_owned();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (vec!["--config", &typo], vec![], "unknown field `lisen`"),
         (vec!["--config", &broken], vec![], "parsing config file"),
         (vec!["--config", &missing], vec![], "reading config file"),
