@@ -59,7 +59,10 @@ return [
 		$config = $services->getMainConfig();
 		$url = (string)$config->get( 'RealTimeNotifyStatusUrl' );
 		if ( $url === '' ) {
-			$url = GatewayStatus::urlFromGatewayUrl( (string)$config->get( 'RealTimeNotifyGatewayUrl' ) );
+			$url = GatewayStatus::urlFromGatewayUrl(
+				(string)$config->get( 'RealTimeNotifyGatewayUrl' ),
+				(string)$config->get( 'CanonicalServer' )
+			);
 		}
 		$http = $services->getHttpRequestFactory();
 		$timeout = (float)$config->get( 'RealTimeNotifyConnectTimeout' ) + (float)$config->get( 'RealTimeNotifyReadTimeout' );

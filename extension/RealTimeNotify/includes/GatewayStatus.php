@@ -62,14 +62,19 @@ class GatewayStatus {
 	 * (a gateway serves both; behind a proxy set $wgRealTimeNotifyStatusUrl to an address the
 	 * wiki's servers reach directly).
 	 *
-	 * @param string $gatewayUrl e.g. wss://wiki.example.org/realtime/v1/ws
+	 * @param string $gatewayUrl e.g. wss://wiki.example.org/realtime/v1/ws, or a path on the
+	 *   wiki's host (/realtime/v1/ws)
+	 * @param string $server The wiki's $wgCanonicalServer, for a path
 	 * @return string '' when it cannot be derived
 	 */
-	public static function urlFromGatewayUrl( string $gatewayUrl ): string {
-		if ( !preg_match( '#^(wss?)://([^/?\#]+)(/[^?\#]*)?#i', $gatewayUrl, $m ) ) {
+	public static function urlFromGatewayUrl( string $gatewayUrl, string $server = '' ): string {
+		if ( substr( $gatewayUrl, 0, 1 ) === '/' && substr( $gatewayUrl, 0, 2 ) !== '//' && $server !== '' ) {
+			$gatewayUrl = rtrim( $server, '/' ) . $gatewayUrl;
+		}
+		if ( !preg_match( '#^(wss?|https?)://([^/?\#]+)(/[^?\#]*)?#i', $gatewayUrl, $m ) ) {
 			return '';
 		}
-		$scheme = strtolower( $m[1] ) === 'wss' ? 'https' : 'http';
+		$scheme = in_array( strtolower( $m[1] ), [ 'wss', 'https' ], true ) ? 'https' : 'http';
 		$path = $m[3] ?? '';
 		$path = preg_replace( '#/v1/ws/?$#', '', $path );
 		return "$scheme://{$m[2]}" . rtrim( $path, '/' ) . '/v1/status';

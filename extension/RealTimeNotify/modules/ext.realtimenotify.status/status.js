@@ -18,6 +18,20 @@ var REFRESH_MS = 10000;
 var TEST_TIMEOUT_MS = 15000;
 
 /**
+ * A path ('/realtime/v1/ws') is on this wiki's own host, as in the notifications module.
+ *
+ * @param {string} url
+ * @return {string}
+ */
+function socketUrl( url ) {
+	if ( /^wss?:\/\//i.test( url ) ) {
+		return url;
+	}
+	return ( location.protocol === 'https:' ? 'wss://' : 'ws://' ) + location.host +
+		( url.charAt( 0 ) === '/' ? '' : '/' ) + url;
+}
+
+/**
  * @param {number|null} v
  * @return {string}
  */
@@ -135,7 +149,7 @@ function tester( root, config, api ) {
 		var request = { action: 'realtimenotifytoken', formatversion: 2 };
 		return api.postWithToken( 'csrf', request ).then( function ( data ) {
 			var token = data.realtimenotifytoken.token;
-			var socket = new WebSocket( config.url, [ PROTOCOL, TOKEN_PROTOCOL_PREFIX + token ] );
+			var socket = new WebSocket( socketUrl( config.url ), [ PROTOCOL, TOKEN_PROTOCOL_PREFIX + token ] );
 			socket.onmessage = onMessage;
 			socket.onopen = function () {
 				root.setAttribute( 'data-rtn-socket', 'open' );

@@ -40,8 +40,11 @@ class GatewayStatusTest extends TestCase {
 			[ 'wss://wiki.example.org/realtime/v1/ws', 'https://wiki.example.org/realtime/v1/status' ],
 			[ 'ws://gw:8080/', 'http://gw:8080/v1/status' ],
 			[ 'WSS://gw', 'https://gw/v1/status' ],
-			[ 'https://not-a-websocket', '' ],
+			[ 'ftp://not-a-gateway', '' ],
 			[ '', '' ],
+			// A path on the wiki's host (the proxy in front of both).
+			[ '/realtime/v1/ws', 'https://wiki.example.org/realtime/v1/status' ],
+			[ '//elsewhere/v1/ws', '' ],
 		];
 	}
 
@@ -49,7 +52,7 @@ class GatewayStatusTest extends TestCase {
 	 * @dataProvider provideUrls
 	 */
 	public function testStatusUrlFromTheWebSocketUrl( string $ws, string $expected ) {
-		$this->assertSame( $expected, GatewayStatus::urlFromGatewayUrl( $ws ) );
+		$this->assertSame( $expected, GatewayStatus::urlFromGatewayUrl( $ws, 'https://wiki.example.org' ) );
 	}
 
 	public function testAsksWithAShortLivedStatusToken() {
