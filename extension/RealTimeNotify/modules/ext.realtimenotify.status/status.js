@@ -100,8 +100,10 @@ function show( root, result ) {
  * @param {HTMLElement} root
  * @param {Object} config wgRealTimeNotifyStatus
  * @param {mw.Api} api
+ * @param {Function} refresh Fetches and shows the numbers now (once the socket counts, and
+ *  once a test event arrived, rather than at the next tick)
  */
-function tester( root, config, api ) {
+function tester( root, config, api, refresh ) {
 	var button = root.querySelector( '.rtn-status-test' );
 	var output = root.querySelector( '.rtn-status-test-result' );
 	// uuid → performance.now() at arrival (it may arrive before the API answers).
@@ -119,6 +121,7 @@ function tester( root, config, api ) {
 			root.setAttribute( 'data-rtn-roundtrip', String( arrived[ uuid ] - pending.start ) );
 			pending = null;
 			button.disabled = false;
+			refresh();
 		}
 	}
 
@@ -155,6 +158,7 @@ function tester( root, config, api ) {
 				root.setAttribute( 'data-rtn-socket', 'open' );
 				say( '' );
 				button.disabled = false;
+				refresh();
 			};
 			socket.onclose = function ( e ) {
 				root.setAttribute( 'data-rtn-socket', 'closed' );
@@ -193,14 +197,15 @@ $( function () {
 	if ( !root || !config ) {
 		return;
 	}
-	show( root, config.initial );
-	setInterval( function () {
+	function refresh() {
 		api.postWithToken( 'csrf', { action: 'realtimenotifystatus', formatversion: 2 } ).then( function ( data ) {
 			show( root, data.realtimenotifystatus );
 		} );
-	}, REFRESH_MS );
+	}
+	show( root, config.initial );
+	setInterval( refresh, REFRESH_MS );
 	if ( config.url && window.WebSocket ) {
-		tester( root, config, api );
+		tester( root, config, api, refresh );
 	}
 } );
 
