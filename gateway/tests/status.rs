@@ -99,3 +99,14 @@ async fn a_status_token_gets_the_numbers() {
     let p99 = report["latency_p99_ms"].as_f64().expect("a p99");
     assert!(p50 > 0.0 && p50 <= p99 && p99 < 2500.0, "{report}");
 }
+
+/// Neither token is the other: a status token opens no WebSocket (the
+/// connection verifier wants the wiki itself as audience).
+#[tokio::test]
+async fn a_status_token_is_no_connection_token() {
+    let gateway = gateway();
+    let token = status_token(SECRET, &format!("{WIKI}/status"), now() + 60);
+    let (head, frames) = raw_handshake(gateway.addr, &format!("/v1/ws?token={token}"), &[]).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert_eq!(frames.first().map(close_of).map(|(code, _)| code), Some(4401), "{head}");
+}
