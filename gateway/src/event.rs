@@ -53,6 +53,9 @@ pub enum EventType {
     /// Another log entry (block, protect, rights, patrol, new user, ...): `log_type` and
     /// `log_action` say which. Core's RCFeed brings them (issue 11).
     Log,
+    /// The status page's "send a test event" (Special:RealTimeNotifyStatus): addressed to the
+    /// administrator who sent it, never shown as a popup; it only measures the round trip.
+    Test,
 }
 
 /// One change on the wiki, as documented in `docs/events.md`.
