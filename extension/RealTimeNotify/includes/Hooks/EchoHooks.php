@@ -4,6 +4,8 @@ namespace MediaWiki\Extension\RealTimeNotify\Hooks;
 
 use ExtensionRegistry;
 use MediaWiki\Api\Hook\APIAfterExecuteHook;
+use MediaWiki\Extension\RealTimeNotify\Alerts\AlertPresentationModel;
+use MediaWiki\Extension\RealTimeNotify\Alerts\PersistentAlerts;
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
 use MediaWiki\Languages\LanguageFactory;
@@ -51,6 +53,8 @@ class EchoHooks implements APIAfterExecuteHook {
 	private $languageFactory;
 	/** @var UrlUtils */
 	private $urlUtils;
+	/** @var \Config */
+	private $config;
 	/** @var callable(string): bool */
 	private $isLoaded;
 
@@ -60,6 +64,7 @@ class EchoHooks implements APIAfterExecuteHook {
 	 * @param UserOptionsLookup $userOptions
 	 * @param LanguageFactory $languageFactory
 	 * @param UrlUtils $urlUtils
+	 * @param \Config $config
 	 * @param callable|null $isLoaded Extension name → loaded (tests; default: ExtensionRegistry)
 	 */
 	public function __construct(
@@ -68,8 +73,10 @@ class EchoHooks implements APIAfterExecuteHook {
 		UserOptionsLookup $userOptions,
 		LanguageFactory $languageFactory,
 		UrlUtils $urlUtils,
+		$config,
 		?callable $isLoaded = null
 	) {
+		$this->config = $config;
 		$this->eventBuilder = $eventBuilder;
 		$this->publisher = $publisher;
 		$this->userOptions = $userOptions;
@@ -78,6 +85,32 @@ class EchoHooks implements APIAfterExecuteHook {
 		$this->isLoaded = $isLoaded ?? static function ( string $name ): bool {
 			return ExtensionRegistry::getInstance()->isLoaded( $name );
 		};
+	}
+
+	/**
+	 * Echo's hook: the notification type of persistent patrol alerts (section 3), in a category
+	 * of its own (on the web by default: extension.json's DefaultUserOptions), for the holders
+	 * of the alert right (PersistentAlerts::locateRecipients).
+	 *
+	 * @param array &$notifications
+	 * @param array &$notificationCategories
+	 * @param array &$notificationIcons
+	 */
+	public function onBeforeCreateEchoEvent( &$notifications, &$notificationCategories, &$notificationIcons ): void {
+		if ( (string)$this->config->get( 'RealTimeNotifyAlertRight' ) === '' ) {
+			return;
+		}
+		$notificationCategories[self::ALERT_TYPE] = [
+			'priority' => 3,
+			'tooltip' => 'echo-pref-tooltip-realtimenotify-alert',
+		];
+		$notifications[self::ALERT_TYPE] = [
+			'category' => self::ALERT_TYPE,
+			'group' => 'negative',
+			'section' => 'alert',
+			'presentation-model' => AlertPresentationModel::class,
+			'user-locators' => [ PersistentAlerts::class . '::locateRecipients' ],
+		];
 	}
 
 	/**

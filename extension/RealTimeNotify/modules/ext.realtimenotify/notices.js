@@ -500,6 +500,29 @@ Notices.prototype.handled = function ( event ) {
 		a.$body.append( $line );
 		this.announce( $line.text(), false );
 	}, this );
+	// Special:PatrolAlerts, if open in this tab: the same news in its list.
+	// eslint-disable-next-line no-jquery/no-global-selector
+	$( '.ext-realtimenotify-alertlist-item:not(.ext-realtimenotify-alert-handled)' ).each( function () {
+		var $item = $( this ),
+			listed = {};
+		/* eslint-disable camelcase */
+		listed.rev_id = Number( $item.attr( 'data-rev-id' ) );
+		listed.page_id = Number( $item.attr( 'data-page-id' ) ) || undefined;
+		listed.page_title = event.page_title;
+		/* eslint-enable camelcase */
+		if ( !covers( event, listed ) ) {
+			return;
+		}
+		updated++;
+		$item.addClass( 'ext-realtimenotify-alert-handled' ).find( 'form' ).remove();
+		$item.append( ' ', $( '<span>' ).addClass( 'ext-realtimenotify-handled' ).attr( 'data-handled', str( event.handled ) ).append(
+			// Messages used here:
+			// * realtimenotify-handled-patrolled
+			// * realtimenotify-handled-reverted
+			// * realtimenotify-handled-other
+			mw.message( 'realtimenotify-handled-' + how, $( '<bdi>' ).text( event.user_name ), gender( event ) ).parseDom()
+		) );
+	} );
 	return updated;
 };
 

@@ -38,6 +38,7 @@ class HandledHooksTest extends TestCase {
 			return $user->getName() === 'Admin' ? 'female' : null;
 		} );
 		return new HandledHooks( $builder, $publisher, new HashConfig( [ 'RealTimeNotifyAlertRight' => $alertRight ] ),
+			null,
 			static function ( int $rcid ) use ( $rc ) {
 				return $rcid === 31 ? $rc : null;
 			}
