@@ -173,7 +173,7 @@ EOF
 	# RTN_WIKI_UPDATE=1: run update.php before the users are made, for tables install.php does
 	# not create (the extension's own, and those of an extension DIR/extra.php loads, e.g. Echo).
 	if [[ ${RTN_WIKI_UPDATE:-} == 1 ]]; then
-		maint "$dir" update.php --quick >"$dir/update.log" 2>&1 \
+		maint "$dir" update.php --quick --skip-config-validation >"$dir/update.log" 2>&1 \
 			|| { cat "$dir/update.log" >&2; die "update.php failed"; }
 	fi
 

@@ -52,6 +52,7 @@ export const USERS = {
   Carol: 'RealTime-Carol-1', // opted in, mode watchlist
   Dave: 'RealTime-Dave-1', // opted in, mode watchlist
   Patty: 'RealTime-Patty-1', // patroller (right patrol), opted in, mode alerts
+  Pat2: 'RealTime-Pat2-1', // made by the tests that need a second patroller (e2e/tests/alerts.test.mjs)
 };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
