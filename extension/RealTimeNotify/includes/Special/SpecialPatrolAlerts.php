@@ -117,6 +117,7 @@ class SpecialPatrolAlerts extends SpecialPage {
 			'method' => 'post',
 			'action' => $this->getPageTitle()->getLocalURL(),
 			'class' => 'ext-realtimenotify-alertlist-form',
+			'style' => 'display: inline;',
 		], Html::hidden( 'alert', (string)$alert['id'] ) .
 			Html::hidden( 'wpEditToken', $this->getContext()->getCsrfTokenSet()->getToken()->toString() ) .
 			Html::element( 'button', [ 'type' => 'submit', 'class' => 'ext-realtimenotify-alertlist-handle' ],
