@@ -55,6 +55,8 @@ describe('Echo notifications, live (MediaWiki 1.43 + Echo)', { skip: echoSkip() 
       gatewayArgs: ['--token-secrets', SECRET, '--wiki-id', 'testwiki'],
     });
     bob = await new MwApi(env.wiki).login('Bob');
+    const admin = await new MwApi(env.wiki).login('Admin');
+    await admin.edit('Blank me', 'Some content that Bob will remove. '.repeat(40), 'setup');
 
     // Alice: two tabs of one browser (one socket, shared through the leader).
     const alice = await launchBrowser(env);
@@ -158,5 +160,41 @@ describe('Echo notifications, live (MediaWiki 1.43 + Echo)', { skip: echoSkip() 
     // What Alice's leader tab got: the notification, with its fields, and then the read counts.
     const state = await Promise.all([tab1, tab2].map(moduleState));
     assert.ok(state.every((s) => s.badgeUpdates >= 2), JSON.stringify(state.map((s) => s.badgeUpdates)));
+  });
+
+  it('section 3 with Echo: a patrol alert waits in Echo for a patroller who was away, and says who handled it', async () => {
+    const result = await bob.edit('Blank me', '', 'gone');
+    assert.equal(result.result, 'Success');
+    // Patty (a patroller) signs in later: the alert is in her Echo alerts.
+    const patty = await new MwApi(env.wiki).login('Patty');
+    const alerts = async () => (await patty.request({
+      action: 'query', meta: 'notifications', notprop: 'list', notformat: 'model', notsections: 'alert', notlimit: 20,
+    })).query.notifications.list.filter((n) => n.type === 'realtimenotify-alert');
+    const [waiting] = await waitFor(async () => { const l = await alerts(); return l.length && l; },
+      { timeout: 5000, what: 'the alert in Patty\'s Echo notifications' });
+    const header = waiting['*'].header;
+    assert.match(header, /Bob/, header);
+    assert.match(header, /Blank me/, header);
+    assert.match(header, /Page blanked/, header);
+    assert.equal(waiting.category, 'realtimenotify-alert');
+    assert.ok(!('read' in waiting), 'unread');
+    // Alice, no patroller, got none.
+    const alice = await new MwApi(env.wiki).login('Alice');
+    const aliceList = (await alice.request({ action: 'query', meta: 'notifications', notprop: 'list', notlimit: 50 }))
+      .query.notifications.list;
+    assert.equal(aliceList.filter((n) => n.type === 'realtimenotify-alert').length, 0);
+    // Patty patrols the edit: the alert now says so, for every patroller.
+    const rc = await patty.request({ action: 'query', list: 'recentchanges', rcprop: 'ids', rctitle: 'Blank me', rclimit: 1 });
+    const patrolled = await patty.request({
+      action: 'patrol', rcid: rc.query.recentchanges[0].rcid, token: await patty.token('patrol'),
+    }, { post: true });
+    assert.ok(patrolled.patrol, JSON.stringify(patrolled));
+    const admin = await new MwApi(env.wiki).login('Admin');
+    await waitFor(async () => {
+      const l = (await admin.request({
+        action: 'query', meta: 'notifications', notprop: 'list', notformat: 'model', notsections: 'alert', notlimit: 20,
+      })).query.notifications.list.filter((n) => n.type === 'realtimenotify-alert');
+      return l.length && /handled by Patty/.test(l[0]['*'].header);
+    }, { timeout: 5000, what: 'the alert in Admin\'s Echo to say Patty handled it' });
   });
 });
