@@ -33,7 +33,7 @@ async function openRawSocket(page, url, name, auth) {
     let protocols = ['realtimenotify.v1'];
     if (a) {
       const data = await new mw.Api().postWithToken('csrf', { action: 'realtimenotifytoken', formatversion: 2 });
-      protocols = [...protocols, `realtimenotify.token.${data.realtimenotifytoken}`];
+      protocols = [...protocols, `realtimenotify.token.${data.realtimenotifytoken.token}`];
     }
     const ws = new WebSocket(u, protocols);
     ws.onmessage = (m) => window[n].push(JSON.parse(m.data));
@@ -134,8 +134,8 @@ describe('Echo notifications, live (MediaWiki 1.43 + Echo)', { skip: echoSkip() 
     assert.ok(before2.alert >= 1, JSON.stringify(before2));
     // Tab 1: open Echo's alerts flyout and mark all as read, as Alice would.
     await tab1.click('#pt-notifications-alert a');
-    const markAll = tab1.locator('.mw-echo-ui-notificationBadgeButtonPopupWidget-markAllReadButton a, '
-      + '.mw-echo-ui-notificationBadgeButtonPopupWidget-markAllReadButton button').first();
+    const markAll = tab1.locator('.mw-echo-ui-notificationsWidget-markAllReadButton a, '
+      + '.mw-echo-ui-notificationsWidget-markAllReadButton button').first();
     await markAll.waitFor({ state: 'visible', timeout: 10000 });
     const start = Date.now();
     await markAll.click();
