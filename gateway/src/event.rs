@@ -335,9 +335,10 @@ impl Event {
             }
         }
         if self.kind.is_personal() {
-            let personal = self.audience.as_ref().is_some_and(|a| {
-                !a.public && !a.users.is_empty() && a.rights.is_empty() && a.visible_to.is_empty()
-            });
+            let personal = self
+                .audience
+                .as_ref()
+                .is_some_and(|a| !a.public && !a.users.is_empty() && a.rights.is_empty() && a.visible_to.is_empty());
             if !personal {
                 return Err(field("audience", "of a notification must name its users only"));
             }
