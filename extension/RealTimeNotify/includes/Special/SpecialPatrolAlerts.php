@@ -74,15 +74,19 @@ class SpecialPatrolAlerts extends SpecialPage {
 			return;
 		}
 		$out->addWikiMsg( 'realtimenotify-alerts-intro' );
-		$open = $store->openAlerts( 200 );
-		if ( !$open ) {
+		$rows = '';
+		foreach ( $store->openAlerts( 200 ) as $alert ) {
+			// An alert about a page this patroller may not read (a read-restricted page) is not
+			// theirs to see, as its live event was not.
+			$title = $this->titleFactory->newFromText( (string)( $alert['event']['page_title'] ?? '' ) );
+			if ( $title && $this->getAuthority()->probablyCan( 'read', $title ) ) {
+				$rows .= $this->row( $alert );
+			}
+		}
+		if ( $rows === '' ) {
 			$out->addHTML( Html::element( 'p', [ 'class' => 'ext-realtimenotify-alertlist-empty' ],
 				$this->msg( 'realtimenotify-alerts-none' )->text() ) );
 			return;
-		}
-		$rows = '';
-		foreach ( $open as $alert ) {
-			$rows .= $this->row( $alert );
 		}
 		$out->addHTML( Html::rawElement( 'ul', [ 'class' => 'ext-realtimenotify-alertlist' ], $rows ) );
 	}
@@ -147,6 +151,10 @@ class SpecialPatrolAlerts extends SpecialPage {
 			return;
 		}
 		$e = $alert['event'];
+		$title = $this->titleFactory->newFromText( (string)( $e['page_title'] ?? '' ) );
+		if ( !$title || !$this->getAuthority()->probablyCan( 'read', $title ) ) {
+			return;
+		}
 		$user = $this->getUser();
 		$pageId = (int)( $e['page_id'] ?? 0 );
 		$how = AlertStore::HANDLED_MARKED;
@@ -166,10 +174,6 @@ class SpecialPatrolAlerts extends SpecialPage {
 		}
 		$closed = $this->alerts->handled( $pageId, $alert['rev_id'], $alert['rev_id'], $user->getName(), $how );
 		if ( $closed && $how === AlertStore::HANDLED_MARKED ) {
-			$title = $this->titleFactory->newFromText( (string)( $e['page_title'] ?? '' ) );
-			if ( !$title ) {
-				return;
-			}
 			$right = $this->getRestriction();
 			$this->publisher->publish( function () use ( $title, $user, $alert, $pageId, $right ) {
 				$event = $this->eventBuilder->newHandledEvent( $title, $user, AlertStore::HANDLED_MARKED,
