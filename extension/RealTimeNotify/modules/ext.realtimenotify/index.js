@@ -13,8 +13,8 @@
  * Every event of the user's mode also fires the hook 'ext.realtimenotify.event' once in every
  * tab of the browser (README.md, "For gadgets"), so a gadget never needs a socket of its own.
  *
- * Configuration: mw.config wgRealTimeNotify = { url, wiki, showOwn, tokenApi, mode, filter,
- * actions: { patrol, rollback }, desktop }; `url` is the gateway's ws(s):// URL, or a path on
+ * Configuration: mw.config wgRealTimeNotify = { url, wiki, showOwn, tokenApi, mode, filter, echo,
+ * actions: { patrol, rollback }, desktop }; `echo`: Echo is installed (its badges are kept live); `url` is the gateway's ws(s):// URL, or a path on
  * this wiki's host. `mode` is the user's choice ('all', 'watchlist' or 'alerts') and `filter`
  * the gateway subscribe filter the wiki derived from it (null: everything); it travels in the
  * handshake (`?filter=`), so the gateway applies it to the replay as well as to live events.
