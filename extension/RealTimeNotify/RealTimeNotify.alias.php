@@ -1,6 +1,6 @@
 <?php
 /**
- * Aliases of the special pages of RealTimeNotify.
+ * Aliases for the special pages of the RealTimeNotify extension.
  *
  * @file
  */
@@ -9,5 +9,6 @@ $specialPageAliases = [];
 
 /** English */
 $specialPageAliases['en'] = [
+	'RealTimeNotifyStatus' => [ 'RealTimeNotifyStatus' ],
 	'PatrolAlerts' => [ 'PatrolAlerts' ],
 ];

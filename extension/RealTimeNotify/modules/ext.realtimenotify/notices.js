@@ -103,9 +103,10 @@ Notices.prototype.wants = function ( event ) {
 	if ( o.wiki && event.wiki && event.wiki !== o.wiki ) {
 		return false;
 	}
-	if ( event.type === 'handled' || event.type === 'notification_read' ) {
-		// Never a popup of its own: it updates the alerts it covers (see #handled), or the
-		// badges (badges.js).
+	if ( event.type === 'handled' || event.type === 'test' || event.type === 'notification_read' ) {
+		// Never a popup of its own: `handled` updates the alerts it covers (see #handled), `test`
+		// is the status page's round trip (Special:RealTimeNotifyStatus), `notification_read`
+		// updates the badges (badges.js).
 		return false;
 	}
 	if ( event.type === 'notification' ) {
