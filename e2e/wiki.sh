@@ -16,6 +16,7 @@
 #       DIR/deprecated.log (MediaWiki's channels) and DIR/php-error.log (PHP's own error log:
 #       E_ALL, $wgDevelopmentWarnings on).
 #       DIR/extra.php, if it exists, is loaded last by LocalSettings.php (per-test settings).
+#       RTN_WIKI_UPDATE=1 runs update.php --quick before the users are created.
 #   e2e/wiki.sh serve DIR PORT
 #       Serve it with PHP's built-in server in the foreground (the caller backgrounds it), with
 #       e2e/lib/router.php as its router (copied to DIR).
@@ -168,6 +169,13 @@ if ( is_file( __DIR__ . '/extra.php' ) ) {
 	require_once __DIR__ . '/extra.php';
 }
 EOF
+
+	# RTN_WIKI_UPDATE=1: run update.php before the users are made, for tables install.php does
+	# not create (the extension's own, and those of an extension DIR/extra.php loads, e.g. Echo).
+	if [[ ${RTN_WIKI_UPDATE:-} == 1 ]]; then
+		maint "$dir" update.php --quick --skip-config-validation >"$dir/update.log" 2>&1 \
+			|| { cat "$dir/update.log" >&2; die "update.php failed"; }
+	fi
 
 	maint "$dir" createAndPromote.php Alice "$ALICE_PASS" >/dev/null
 	maint "$dir" createAndPromote.php Bob "$BOB_PASS" >/dev/null

@@ -10,10 +10,14 @@
 #
 # Settings (environment): RTN_WIKI_PORT (8090), RTN_GATEWAY_PORT and RTN_REDIS_PORT (free ports
 # when unset), RTN_DEMO_DIR (.work/demo).
+# MediaWiki 1.43 with Echo (live Echo badges and notifications, patrol alerts kept in Echo):
+#   RTN_MW=1.43 RTN_ECHO=/path/to/Echo-REL1_43.tar.gz bash scripts/demo.sh
+# RTN_MW picks the version (default: the host's; another runs in the Debian root of
+# scripts/mw-root.sh, built the first time); RTN_ECHO is Echo's REL1_43 tarball (MediaWiki 1.43
+# only), extracted into the demo wiki's folder.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${RTN_DEMO_DIR:-$REPO/.work/demo}
-MW=${MW_INSTALL_PATH:-/usr/share/mediawiki}
 BOB_PASS='RealTime-Bob-1'
 
 free_port() {
@@ -41,15 +45,34 @@ if [[ ${1:-} == event ]]; then
 	source "$DIR/demo.env"
 	summary=${2:-"Demo edit at $(date +%T)"}
 	printf 'Edited by the demo at %s.\n' "$(date)" |
-		MW_CONFIG_FILE="$DIR/wiki/LocalSettings.php" php "$MW/maintenance/edit.php" \
+		RTN_MW_ROOT=${MW_ROOT:-} bash "$REPO/e2e/wiki.sh" maint "${WIKI_DIR:-$DIR/wiki}" edit.php \
 			--user Bob --summary "$summary" "Demo page"
 	echo "Bob edited \"Demo page\" ($summary): watch Alice's browser at $WIKI_URL"
 	exit 0
 fi
-[[ $# -eq 0 ]] || { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ $# -eq 0 ]] || { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+# The MediaWiki version, and where its wiki lives (inside the Debian root for a version the host
+# does not have: its PHP must see the folder).
+MW_VERSION=${RTN_MW:-$(bash "$REPO/scripts/mw-root.sh" host-version)}
+ECHO_TARBALL=${RTN_ECHO:-}
+if [[ -n $ECHO_TARBALL ]]; then
+	[[ $MW_VERSION == 1.43 ]] || { echo "demo: Echo REL1_43 needs MediaWiki 1.43 (set RTN_MW=1.43)" >&2; exit 2; }
+	[[ -f $ECHO_TARBALL ]] || { echo "demo: RTN_ECHO: no file $ECHO_TARBALL" >&2; exit 2; }
+	ECHO_TARBALL=$(cd "$(dirname "$ECHO_TARBALL")" && pwd)/$(basename "$ECHO_TARBALL")
+fi
 
 echo "==> dependencies"
 bash "$REPO/scripts/install-deps.sh"
+
+MW_ROOT=""
+WIKI_DIR=$DIR/wiki
+if bash "$REPO/scripts/mw-root.sh" needs-root "$MW_VERSION"; then
+	echo "==> MediaWiki $MW_VERSION (a Debian root, built once: a few minutes the first time)"
+	MW_ROOT=$(bash "$REPO/scripts/mw-root.sh" ensure "$MW_VERSION")
+	WIKI_DIR=$MW_ROOT/tmp/realtimenotify-demo-wiki
+fi
+export RTN_MW_ROOT=$MW_ROOT
 
 echo "==> building the gateway (release)"
 (cd "$REPO" && cargo build --release --locked -p realtimenotify)
@@ -107,22 +130,35 @@ RTN_TOKEN_SECRETS=$SECRET NO_COLOR=1 setsid "$REPO/target/release/realtimenotify
 pids+=($!)
 wait_http "http://127.0.0.1:$GATEWAY_PORT/readyz" 20 gateway "${pids[-1]}"
 
-echo "==> MediaWiki in $DIR/wiki"
-mkdir -p "$DIR/wiki"
-cat >"$DIR/wiki/extra.php" <<EOF
+echo "==> MediaWiki $MW_VERSION in $WIKI_DIR${ECHO_TARBALL:+ (with Echo)}"
+mkdir -p "$WIKI_DIR"
+echo_php=""
+if [[ -n $ECHO_TARBALL ]]; then
+	rm -rf "$WIKI_DIR/echo"
+	mkdir -p "$WIKI_DIR/echo"
+	tar -xzf "$ECHO_TARBALL" -C "$WIKI_DIR/echo"
+	echo_dir=$WIKI_DIR/echo/Echo
+	[[ -z $MW_ROOT ]] || echo_dir=/${echo_dir#"$MW_ROOT"/}
+	echo_php="wfLoadExtension( 'Echo', '$echo_dir/extension.json' );"
+fi
+cat >"$WIKI_DIR/extra.php" <<EOF
 <?php
 // Written by scripts/demo.sh: publish to the stream (not pub/sub), sign connection tokens.
 \$wgRealTimeNotifyRedisStream = '$STREAM';
 \$wgRealTimeNotifyRedisChannel = null;
 \$wgRealTimeNotifySecret = '$SECRET';
+$echo_php
 EOF
-bash "$REPO/e2e/wiki.sh" create "$DIR/wiki" "$WIKI_PORT" "$REDIS_PORT" "$WS_URL"
-PHP_CLI_SERVER_WORKERS=4 setsid bash "$REPO/e2e/wiki.sh" serve "$DIR/wiki" "$WIKI_PORT" >"$DIR/wiki.log" 2>&1 &
+# update.php too: the table of patrol alerts that persist (Special:PatrolAlerts), and Echo's.
+RTN_WIKI_UPDATE=1 bash "$REPO/e2e/wiki.sh" create "$WIKI_DIR" "$WIKI_PORT" "$REDIS_PORT" "$WS_URL"
+PHP_CLI_SERVER_WORKERS=4 setsid bash "$REPO/e2e/wiki.sh" serve "$WIKI_DIR" "$WIKI_PORT" >"$DIR/wiki.log" 2>&1 &
 pids+=($!)
 wait_http "$WIKI_URL/api.php?action=query&format=json" 20 "the wiki" "${pids[-1]}"
 
 cat >"$DIR/demo.env" <<EOF
 WIKI_URL=$WIKI_URL
+WIKI_DIR=$WIKI_DIR
+MW_ROOT=$MW_ROOT
 REDIS_PORT=$REDIS_PORT
 GATEWAY_PORT=$GATEWAY_PORT
 EOF
@@ -144,6 +180,11 @@ cat <<EOF
        A popup "Live change — Bob edited …" appears in Alice's window within a second.
        Open several tabs as Alice: they share one connection, and each change pops up once.
     3. Sign in as Patty somewhere else and let Bob blank a page: Patty gets a patrol alert.
+       Missed alerts wait on $WIKI_URL/index.php?title=Special:PatrolAlerts (and, with Echo, in
+       Echo's alerts) until someone patrols, reverts or marks them handled.
+    4. With Echo (RTN_MW=1.43 RTN_ECHO=...): let Bob write on User talk:Alice; Alice's bell
+       counts up and a popup shows the notification, live; mark it read in one of her tabs and
+       the others' badges follow.
 
   Or fire a test event from a terminal:
     bash scripts/demo.sh event "my summary"        # a real edit by Bob
@@ -154,7 +195,8 @@ cat <<EOF
   edit, open the wiki again within a minute, and the change she missed pops up.
 
   Gateway:  $WS_URL   (metrics: http://127.0.0.1:$GATEWAY_PORT/metrics)
-  Logs:     $DIR/{gateway,redis,wiki}.log, $DIR/wiki/realtimenotify.log
+  MediaWiki: $MW_VERSION${ECHO_TARBALL:+, with Echo}
+  Logs:     $DIR/{gateway,redis,wiki}.log, $WIKI_DIR/realtimenotify.log
 
   Ctrl-C stops everything.
 EOF

@@ -10,7 +10,7 @@ import {
   mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream, existsSync, readFileSync, copyFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
+import { join, dirname, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -52,9 +52,26 @@ export const USERS = {
   Carol: 'RealTime-Carol-1', // opted in, mode watchlist
   Dave: 'RealTime-Dave-1', // opted in, mode watchlist
   Patty: 'RealTime-Patty-1', // patroller (right patrol), opted in, mode alerts
+  Pat2: 'RealTime-Pat2-1', // made by the tests that need a second patroller (e2e/tests/alerts.test.mjs)
 };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Echo (REL1_43, for MediaWiki 1.43): RTN_ECHO, or the shared folder's tarball beside the
+ * project (../shared/vendor/, also from a worktree one level deeper). Never copied into the
+ * project: each wiki that needs it gets it extracted into its own folder.
+ */
+export const ECHO_TARBALL = process.env.RTN_ECHO
+  || [join(REPO, '../shared/vendor/Echo-REL1_43.tar.gz'), join(REPO, '../../shared/vendor/Echo-REL1_43.tar.gz')]
+    .find((p) => existsSync(p)) || join(REPO, '../shared/vendor/Echo-REL1_43.tar.gz');
+
+/** Why tests with Echo cannot run here (a string for node:test's `skip`), or false. */
+export function echoSkip() {
+  if (MW_VERSION !== '1.43') return `skipped: Echo REL1_43 needs MediaWiki 1.43 (this run: ${MW_VERSION}; RTN_MW=1.43)`;
+  if (!existsSync(ECHO_TARBALL)) return `skipped: no Echo tarball at ${ECHO_TARBALL} (set RTN_ECHO)`;
+  return false;
+}
 
 /** Polls fn until it returns a truthy value (returned) or the time is up (throws). */
 export async function waitFor(fn, { timeout = 10000, interval = 50, what = 'condition' } = {}) {
@@ -193,8 +210,20 @@ export async function startEnv(name, opts = {}) {
   // Inside the root when the wiki runs there (its /tmp), so that its PHP sees it.
   env.wikiDir = mkdtempSync(join(MW_ROOT ? join(MW_ROOT, 'tmp') : tmpdir(), `rtn-e2e-${name}-`));
   env.dirs.push(env.wikiDir);
-  if (opts.extraPhp) writeFileSync(join(env.wikiDir, 'extra.php'), `<?php\n${opts.extraPhp}\n`);
-  await run('bash', [join(E2E, 'wiki.sh'), 'create', env.wikiDir, String(env.wikiPort), String(env.redisPort), env.wsUrl]);
+  let extraPhp = opts.extraPhp || '';
+  if (opts.echo) {
+    // Echo into this wiki's own folder, loaded by path (the wiki's PHP sees the folder at
+    // its path inside the root).
+    const echoDir = join(env.wikiDir, 'echo');
+    mkdirSync(echoDir, { recursive: true });
+    await run('tar', ['-xzf', ECHO_TARBALL, '-C', echoDir]);
+    const inner = MW_ROOT ? `/${relative(MW_ROOT, echoDir)}` : echoDir;
+    extraPhp = `wfLoadExtension( 'Echo', '${inner}/Echo/extension.json' );\n${extraPhp}`;
+  }
+  if (extraPhp) writeFileSync(join(env.wikiDir, 'extra.php'), `<?php\n${extraPhp}\n`);
+  // update.php: the tables of the extension (and of Echo) that install.php did not create.
+  await run('bash', [join(E2E, 'wiki.sh'), 'create', env.wikiDir, String(env.wikiPort), String(env.redisPort), env.wsUrl],
+    { env: { ...process.env, ...(opts.echo || opts.update ? { RTN_WIKI_UPDATE: '1' } : {}) } });
   // A few PHP workers: ten tabs load pages (and load.php) at once.
   env.wikiServer = new Proc(`wiki-${name}`, 'bash', [join(E2E, 'wiki.sh'), 'serve', env.wikiDir, String(env.wikiPort)],
     { env: { ...process.env, PHP_CLI_SERVER_WORKERS: '4' } });

@@ -10,4 +10,5 @@ $specialPageAliases = [];
 /** English */
 $specialPageAliases['en'] = [
 	'RealTimeNotifyStatus' => [ 'RealTimeNotifyStatus' ],
+	'PatrolAlerts' => [ 'PatrolAlerts' ],
 ];

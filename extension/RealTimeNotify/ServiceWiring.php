@@ -3,6 +3,8 @@
  * Services of the RealTimeNotify extension.
  */
 
+use MediaWiki\Extension\RealTimeNotify\Alerts\AlertStore;
+use MediaWiki\Extension\RealTimeNotify\Alerts\PersistentAlerts;
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
 use MediaWiki\Extension\RealTimeNotify\GatewayStatus;
@@ -28,6 +30,10 @@ use MediaWiki\User\UserIdentity;
 
 /** @phpcs-require-sorted-array */
 return [
+	'RealTimeNotify.AlertStore' => static function ( MediaWikiServices $services ): AlertStore {
+		return new AlertStore( $services->getDBLoadBalancer(), LoggerFactory::getInstance( 'realtimenotify' ) );
+	},
+
 	'RealTimeNotify.EventBuilder' => static function ( MediaWikiServices $services ): EventBuilder {
 		$config = $services->getMainConfig();
 		return new EventBuilder(
@@ -81,6 +87,17 @@ return [
 				$request->setHeader( 'Authorization', $authorization );
 				$request->execute();
 				return [ (int)$request->getStatus(), (string)$request->getContent() ];
+			}
+		);
+	},
+
+	'RealTimeNotify.PersistentAlerts' => static function ( MediaWikiServices $services ): PersistentAlerts {
+		return new PersistentAlerts(
+			$services->get( 'RealTimeNotify.AlertStore' ),
+			LoggerFactory::getInstance( 'realtimenotify' ),
+			$services->getTitleFactory(),
+			static function ( string $name ): bool {
+				return ExtensionRegistry::getInstance()->isLoaded( $name );
 			}
 		);
 	},

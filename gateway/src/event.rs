@@ -56,6 +56,19 @@ pub enum EventType {
     /// The status page's "send a test event" (Special:RealTimeNotifyStatus): addressed to the
     /// administrator who sent it, never shown as a popup; it only measures the round trip.
     Test,
+    /// A notification (Echo's) for one user: only its recipient may receive it.
+    Notification,
+    /// That user's notifications were marked read: the new counts, for their other tabs.
+    #[serde(rename = "notification_read")]
+    NotificationRead,
+}
+
+impl EventType {
+    /// Events that belong to one user (their notifications): they must be addressed to
+    /// users only, never public, never to a right.
+    pub fn is_personal(self) -> bool {
+        matches!(self, EventType::Notification | EventType::NotificationRead)
+    }
 }
 
 /// One change on the wiki, as documented in `docs/events.md`.
@@ -148,7 +161,31 @@ pub struct Event {
     pub log_action: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_params: Option<serde_json::Value>,
+    // Notifications (issue 17): what Echo shows its recipient, and their unread counts.
+    /// Echo's category of the notification (`edit-user-talk`, `mention`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Echo's section: `alert` or `message` (the notices badge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// The notification's header, plain text, in the recipient's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// Echo's event id of the notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<u64>,
+    /// The recipient's unread alerts after this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread_alerts: Option<u64>,
+    /// The recipient's unread notices (Echo's `message` section) after this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread_notices: Option<u64>,
 }
+
+/// The longest notification header, in characters (as a summary).
+pub const MAX_HEADER_CHARS: usize = MAX_SUMMARY_CHARS;
+/// The longest notification category, in bytes.
+pub const MAX_CATEGORY_BYTES: usize = 64;
 
 /// A key that is present must hold a value: `null` is an error, not `None`
 /// (serde's default for an `Option`). Absent keys still take the default.
@@ -343,6 +380,7 @@ impl Event {
                 return Err(field(name, "must be 1 to 64 characters a-z, A-Z, 0-9, _, -"));
             }
         }
+        self.validate_notification()?;
         if let Some(url) = &self.url {
             check_len("url", url, 1, MAX_URL_BYTES)?;
             let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
@@ -369,6 +407,41 @@ fn check_http_url(name: &'static str, url: &str) -> Result<(), EventError> {
 /// `move_redir`, `create2`, ...).
 fn is_log_code(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Event {
+    /// The fields of notifications, and their one rule that matters most: a notification is
+    /// its recipient's alone, so it must name its users and nobody else (no `public`, no
+    /// rights), or it is refused rather than sent to every socket.
+    fn validate_notification(&self) -> Result<(), EventError> {
+        if let Some(category) = &self.category {
+            let ok = (1..=MAX_CATEGORY_BYTES).contains(&category.len())
+                && category.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(field("category", "must be 1 to 64 characters A-Z, a-z, 0-9, -, _"));
+            }
+        }
+        if let Some(section) = &self.section {
+            if section != "alert" && section != "message" {
+                return Err(field("section", "must be alert or message"));
+            }
+        }
+        if let Some(header) = &self.header {
+            if header.chars().count() > MAX_HEADER_CHARS || header.chars().any(char::is_control) {
+                return Err(field("header", "is longer than 1000 characters or has control characters"));
+            }
+        }
+        if self.kind.is_personal() {
+            let personal = self
+                .audience
+                .as_ref()
+                .is_some_and(|a| !a.public && !a.users.is_empty() && a.rights.is_empty() && a.visible_to.is_empty());
+            if !personal {
+                return Err(field("audience", "of a notification must name its users only"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Refuses a top-level key that looks like a misspelt `audience`
@@ -739,6 +812,34 @@ mod tests {
             &format!("[{}]", [r#""a""#; 9].join(",")),
         ] {
             assert!(with(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn notifications_are_for_their_users_only() {
+        let base = r#"{"type":"notification","page_title":"User talk:Alice","user_name":"Bob","timestamp":"2026-11-25T01:02:03Z","summary":"","category":"edit-user-talk","section":"message","header":"Bob left a message on your talk page.","notification_id":7,"unread_alerts":0,"unread_notices":1"#;
+        let with = |audience: &str| format!("{base}{audience}}}");
+        let e = Event::parse(with(r#","audience":{"users":[3]}"#).as_bytes(), 4096).expect("valid");
+        assert_eq!(e.kind, EventType::Notification);
+        let out = serde_json::to_string(&e).expect("serializes");
+        assert!(out.contains(r#""header":"Bob left a message on your talk page.""#), "{out}");
+        assert!(out.contains(r#""unread_notices":1"#) && !out.contains("audience"), "{out}");
+        for bad in [
+            "",
+            r#","audience":{"users":[]}"#,
+            r#","audience":{"public":true,"users":[3]}"#,
+            r#","audience":{"users":[3],"rights":["read"]}"#,
+            r#","audience":{"users":[3],"visible_to":["read"]}"#,
+        ] {
+            assert!(Event::parse(with(bad).as_bytes(), 4096).is_err(), "accepted {bad}");
+        }
+        let read = r#"{"type":"notification_read","page_title":"Special:Notifications","user_name":"Alice","timestamp":"2026-11-25T01:02:03Z","summary":"","unread_alerts":0,"unread_notices":0,"audience":{"users":[3]}}"#;
+        assert_eq!(Event::parse(read.as_bytes(), 4096).expect("valid").kind, EventType::NotificationRead);
+        let good: serde_json::Value = serde_json::from_str(&with(r#","audience":{"users":[3]}"#)).expect("json");
+        for (name, value) in [("section", "notices"), ("category", "a b"), ("header", "a\u{7}b")] {
+            let mut bad = good.clone();
+            bad[name] = serde_json::Value::from(value);
+            assert!(Event::parse(bad.to_string().as_bytes(), 4096).is_err(), "accepted {name} {value:?}");
         }
     }
 

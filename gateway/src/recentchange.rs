@@ -129,7 +129,13 @@ pub fn to_recentchange(id: EventId, e: &Event) -> Option<Value> {
         EventType::Move => ("log", Some(("move", "move"))),
         EventType::Upload => ("log", Some(("upload", "upload"))),
         EventType::Log => ("log", Some(("", ""))),
-        EventType::Alert | EventType::Handled | EventType::Test => return None,
+        EventType::Alert
+        | EventType::Handled
+        | EventType::Test
+        | EventType::Notification
+        | EventType::NotificationRead => {
+            return None;
+        }
     };
     let server = Server::of(e);
     let title_url = e.title_url.clone().or_else(|| server.title_url(&e.page_title));

@@ -37,6 +37,9 @@ class EventBuilder {
 
 	private const ELLIPSIS = '…';
 
+	/** `user_name` of a notification nobody caused (core's name for the system's messages). */
+	public const SYSTEM_USER = 'MediaWiki default';
+
 	/** `handled`: the alerted revision was patrolled by hand. */
 	public const HANDLED_PATROLLED = 'patrolled';
 
@@ -318,6 +321,104 @@ class EventBuilder {
 			'handled' => $how,
 			'first_rev_id' => $firstRevId !== null && $firstRevId > 0 && $firstRevId < $revId ? $firstRevId : null,
 		] );
+	}
+
+	/**
+	 * Event for one notification of one user (Echo's, issue 17): `notification`, addressed to
+	 * its recipient alone (the gateway refuses it otherwise, docs/events.md).
+	 *
+	 * @param int $recipientId The user it is for
+	 * @param string $pageTitle Prefixed title of the page it is about (or Special:Notifications)
+	 * @param int|null $namespace
+	 * @param UserIdentity|null $agent Who caused it (null: nobody, a system notification)
+	 * @param string $timestamp Any format ConvertibleTimestamp accepts
+	 * @param string $header The notification's header as plain text, in the recipient's language
+	 * @param string|null $url Its primary link (absolute), or null
+	 * @param string $category Echo's category (`edit-user-talk`, ...)
+	 * @param string $section `alert` or `message`
+	 * @param int $notificationId Echo's event id
+	 * @param array $counts [ 'alert' => unread alerts, 'message' => unread notices ]
+	 * @return array
+	 */
+	public function newNotificationEvent(
+		int $recipientId,
+		string $pageTitle,
+		?int $namespace,
+		?UserIdentity $agent,
+		string $timestamp,
+		string $header,
+		?string $url,
+		string $category,
+		string $section,
+		int $notificationId,
+		array $counts
+	): array {
+		return $this->assemble( [
+			'type' => 'notification',
+			'page_title' => $pageTitle,
+			'user_name' => $agent ? $this->publicUserName( $agent ) : self::SYSTEM_USER,
+			'timestamp' => self::isoTimestamp( $timestamp ),
+			'summary' => '',
+			'namespace' => $namespace,
+			'url' => $url !== null && preg_match( '#^https?://#i', $url ) ? $url : null,
+			'user_gender' => $this->publicGender( $agent ),
+			'category' => preg_match( '/^[A-Za-z0-9_-]{1,64}$/', $category ) ? $category : 'other',
+			'section' => $section === 'alert' ? 'alert' : 'message',
+			'header' => $this->plainText( $header ),
+			'notification_id' => $notificationId > 0 ? $notificationId : null,
+			'unread_alerts' => max( 0, (int)( $counts['alert'] ?? 0 ) ),
+			'unread_notices' => max( 0, (int)( $counts['message'] ?? 0 ) ),
+			'audience' => self::personalAudience( $recipientId ),
+		] );
+	}
+
+	/**
+	 * Event that tells a user's other tabs and devices their notifications were marked read:
+	 * `notification_read`, with the new unread counts, addressed to that user alone.
+	 *
+	 * @param UserIdentity $user
+	 * @param string $pageTitle Prefixed title of Special:Notifications (required by the schema)
+	 * @param string $timestamp Any format ConvertibleTimestamp accepts
+	 * @param array $counts [ 'alert' => unread alerts, 'message' => unread notices ]
+	 * @return array
+	 */
+	public function newNotificationReadEvent(
+		UserIdentity $user,
+		string $pageTitle,
+		string $timestamp,
+		array $counts
+	): array {
+		return $this->assemble( [
+			'type' => 'notification_read',
+			'page_title' => $pageTitle,
+			'user_name' => $this->publicUserName( $user ),
+			'timestamp' => self::isoTimestamp( $timestamp ),
+			'summary' => '',
+			'unread_alerts' => max( 0, (int)( $counts['alert'] ?? 0 ) ),
+			'unread_notices' => max( 0, (int)( $counts['message'] ?? 0 ) ),
+			'audience' => self::personalAudience( $user->getId() ),
+		] );
+	}
+
+	/**
+	 * @param int $userId
+	 * @return array The audience of a user's own event: that user, nobody else
+	 */
+	public static function personalAudience( int $userId ): array {
+		return [ 'public' => false, 'users' => [ $userId ], 'rights' => [] ];
+	}
+
+	/**
+	 * Text for a plain-text field: tags already stripped by the caller; here control characters
+	 * (newlines included) become spaces, runs of spaces one, and it is cut like a summary.
+	 *
+	 * @param string $text
+	 * @return string
+	 */
+	public function plainText( string $text ): string {
+		$text = mb_scrub( $text, 'UTF-8' );
+		$text = trim( (string)preg_replace( '/[\p{Cc}\s]+/u', ' ', $text ) );
+		return $this->trimSummary( $text );
 	}
 
 	/**

@@ -2,6 +2,7 @@
 
 namespace MediaWiki\Extension\RealTimeNotify\Hooks;
 
+use MediaWiki\Extension\RealTimeNotify\Alerts\PersistentAlerts;
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
 use MediaWiki\Extension\RealTimeNotify\Targeting\Targeting;
@@ -43,6 +44,8 @@ class ChangeHooks implements
 	private $titleFactory;
 	/** @var Targeting|null */
 	private $targeting;
+	/** @var PersistentAlerts|null */
+	private $alerts;
 
 	/**
 	 * @param EventBuilder $eventBuilder
@@ -51,6 +54,7 @@ class ChangeHooks implements
 	 * @param PermissionManager $permissionManager
 	 * @param \TitleFactory $titleFactory
 	 * @param Targeting|null $targeting Null: events without audience, no alerts
+	 * @param PersistentAlerts|null $alerts Keeps each alert until it is handled (null: live only)
 	 */
 	public function __construct(
 		EventBuilder $eventBuilder,
@@ -58,7 +62,8 @@ class ChangeHooks implements
 		RevisionLookup $revisionLookup,
 		PermissionManager $permissionManager,
 		$titleFactory,
-		?Targeting $targeting = null
+		?Targeting $targeting = null,
+		?PersistentAlerts $alerts = null
 	) {
 		$this->eventBuilder = $eventBuilder;
 		$this->publisher = $publisher;
@@ -66,6 +71,7 @@ class ChangeHooks implements
 		$this->permissionManager = $permissionManager;
 		$this->titleFactory = $titleFactory;
 		$this->targeting = $targeting;
+		$this->alerts = $alerts;
 	}
 
 	/**
@@ -103,9 +109,14 @@ class ChangeHooks implements
 			if ( $event === null || !$this->targeting ) {
 				return [ $event ];
 			}
+			$alert = $this->targeting->alertFor( $event, $revisionRecord, $user, $parentSize, $editResult, $bot );
+			if ( $alert !== null && $this->alerts ) {
+				// Kept until handled, for the patrollers who are away (issue 17).
+				$this->alerts->keep( $alert, $revisionRecord->getPage(), $user );
+			}
 			return [
 				$this->target( $event, $revisionRecord->getPage(), $user ),
-				$this->targeting->alertFor( $event, $revisionRecord, $user, $parentSize, $editResult, $bot ),
+				$alert,
 			];
 		}, 'PageSaveComplete' );
 	}

@@ -2,6 +2,7 @@
 
 namespace MediaWiki\Extension\RealTimeNotify\Hooks;
 
+use MediaWiki\Extension\RealTimeNotify\Alerts\PersistentAlerts;
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
 use MediaWiki\Hook\MarkPatrolledCompleteHook;
@@ -32,11 +33,14 @@ class HandledHooks implements
 	private $config;
 	/** @var callable(int): ?RecentChange */
 	private $recentChange;
+	/** @var PersistentAlerts|null */
+	private $alerts;
 
 	/**
 	 * @param EventBuilder $eventBuilder
 	 * @param EventPublisher $publisher
 	 * @param \Config $config
+	 * @param PersistentAlerts|null $alerts The kept alerts, closed when handled (null: none)
 	 * @param callable|null $recentChange rcid → RecentChange or null (tests; default:
 	 *   RecentChange::newFromId)
 	 */
@@ -44,8 +48,10 @@ class HandledHooks implements
 		EventBuilder $eventBuilder,
 		EventPublisher $publisher,
 		$config,
+		?PersistentAlerts $alerts = null,
 		?callable $recentChange = null
 	) {
+		$this->alerts = $alerts;
 		$this->eventBuilder = $eventBuilder;
 		$this->publisher = $publisher;
 		$this->config = $config;
@@ -84,6 +90,10 @@ class HandledHooks implements
 				// A log entry, or gone: no alert is about it.
 				return null;
 			}
+			if ( $this->alerts ) {
+				$this->alerts->handled( (int)$rc->getAttribute( 'rc_cur_id' ), $revId, $revId,
+					$user->getName(), EventBuilder::HANDLED_PATROLLED );
+			}
 			return $this->address( $this->eventBuilder->newHandledEvent(
 				$rc->getPage() ?? $rc->getTitle(),
 				$user,
@@ -109,6 +119,10 @@ class HandledHooks implements
 			return;
 		}
 		$this->publisher->publish( function () use ( $user, $revisionRecord, $newest, $oldest ) {
+			if ( $this->alerts ) {
+				$this->alerts->handled( (int)$revisionRecord->getPageId(), (int)( $oldest ?: $newest ),
+					(int)$newest, $user->getName(), EventBuilder::HANDLED_REVERTED );
+			}
 			return $this->address( $this->eventBuilder->newHandledEvent(
 				$revisionRecord->getPage(),
 				$user,

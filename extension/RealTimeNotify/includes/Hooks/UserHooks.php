@@ -46,6 +46,9 @@ class UserHooks implements
 
 	public const MODES = [ self::MODE_ALL, self::MODE_WATCHLIST, self::MODE_ALERTS ];
 
+	/** Event types of a user's own Echo notifications (docs/events.md). */
+	public const NOTIFICATION_TYPES = [ 'notification', 'notification_read' ];
+
 	/** @var \Config */
 	private $config;
 	/** @var UserOptionsLookup */
@@ -200,6 +203,12 @@ class UserHooks implements
 			$tokens,
 			$this->canAlert( $user )
 		);
+		$echo = ( $this->isLoaded )( 'Echo' );
+		$filter = self::filterForMode( $mode );
+		if ( $echo && isset( $filter['types'] ) ) {
+			// The user's own Echo notifications come live in every mode (issue 17).
+			$filter['types'] = array_merge( $filter['types'], self::NOTIFICATION_TYPES );
+		}
 		$out->addModules( self::MODULE );
 		$out->addJsConfigVars( self::JS_CONFIG_VAR, [
 			'url' => $gatewayUrl,
@@ -207,7 +216,8 @@ class UserHooks implements
 			'showOwn' => false,
 			'tokenApi' => $tokens,
 			'mode' => $mode,
-			'filter' => self::filterForMode( $mode ),
+			'filter' => $filter,
+			'echo' => $echo,
 			// What the reader may do from a patrol alert (the API checks again).
 			'actions' => [
 				'patrol' => $tokens && $this->canAlert( $user ) && $user->isAllowed( 'patrol' ),

@@ -7,13 +7,14 @@
  * - connection.js is that WebSocket, reconnecting (policy.js) and resuming by itself;
  * - resume.js keeps the resume point and reads the gateway's frames (the Feed);
  * - notices.js renders events as mw.notify popups (parts.js, summary.js, actions.js);
- * - desktop.js shows system notifications while no tab of the wiki is in view.
+ * - desktop.js shows system notifications while no tab of the wiki is in view;
+ * - badges.js keeps Echo's badge counts live in every tab (`notification`, `notification_read`).
  *
  * Every event of the user's mode also fires the hook 'ext.realtimenotify.event' once in every
  * tab of the browser (README.md, "For gadgets"), so a gadget never needs a socket of its own.
  *
- * Configuration: mw.config wgRealTimeNotify = { url, wiki, showOwn, tokenApi, mode, filter,
- * actions: { patrol, rollback }, desktop }; `url` is the gateway's ws(s):// URL, or a path on
+ * Configuration: mw.config wgRealTimeNotify = { url, wiki, showOwn, tokenApi, mode, filter, echo,
+ * actions: { patrol, rollback }, desktop }; `echo`: Echo is installed (its badges are kept live); `url` is the gateway's ws(s):// URL, or a path on
  * this wiki's host. `mode` is the user's choice ('all', 'watchlist' or 'alerts') and `filter`
  * the gateway subscribe filter the wiki derived from it (null: everything); it travels in the
  * handshake (`?filter=`), so the gateway applies it to the replay as well as to live events.
@@ -26,6 +27,7 @@ var Tabs = require( './tabs.js' );
 var Notices = require( './notices.js' );
 var Actions = require( './actions.js' );
 var Desktop = require( './desktop.js' );
+var Badges = require( './badges.js' );
 
 // While a leader lives, it vouches for the resume point this often.
 var HEARTBEAT = 15000;
@@ -74,6 +76,10 @@ function desktopText( events ) {
 			} ).join( ', ' ) + ( events.length > 5 ? ', …' : '' )
 		};
 	}
+	if ( e.type === 'notification' ) {
+		// The wiki's own plain-text header of the reader's notification.
+		return { title: mw.msg( 'realtimenotify-notification-title' ), body: e.header || '' };
+	}
 	if ( e.type === 'alert' ) {
 		line = mw.message( 'realtimenotify-notice-alert', e.user_name, e.page_title, '', e.user_gender || 'unknown' ).text();
 		return { title: mw.msg( 'realtimenotify-alert-title' ), body: line + ( e.summary ? '\n' + e.summary : '' ) };
@@ -96,6 +102,7 @@ function start( cfg ) {
 		connection = null,
 		heartbeat = null,
 		hooked = 0,
+		badgeUpdates = 0,
 		actions = cfg.actions || {},
 		filter = cfg.filter && typeof cfg.filter === 'object' ? cfg.filter : null,
 		point, feed, tabs, notices, desktop;
@@ -201,6 +208,10 @@ function start( cfg ) {
 				if ( message.event.type === 'handled' ) {
 					notices.handled( message.event );
 				}
+				if ( message.event.type === 'notification' || message.event.type === 'notification_read' ) {
+					// Every tab's badges (Echo, issue 17).
+					badgeUpdates += Badges.update( message.event );
+				}
 				mw.hook( HOOK ).fire( forGadgets( message.event ) );
 				break;
 			case 'lost':
@@ -228,6 +239,8 @@ function start( cfg ) {
 			subscribed: feed.greeted,
 			shown: notices.shown,
 			hooked: hooked,
+			badgeUpdates: badgeUpdates,
+			badges: Badges.counts(),
 			desktop: {
 				enabled: !!cfg.desktop,
 				permission: desktop.permission(),

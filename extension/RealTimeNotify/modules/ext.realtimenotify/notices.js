@@ -37,6 +37,10 @@ var REASONS = [ 'blanking', 'large_removal', 'anon_protected', 'new_user_protect
 // How an alerted edit was handled (`handled` events), with a message each; others: generic.
 var HANDLED = [ 'patrolled', 'reverted' ];
 var MAX_REASONS = 8;
+// A user's own Echo notifications (never part of a burst); contract/names.json.
+var PERSONAL = [ 'notification', 'notification_read' ];
+// The Echo category of the persistent patrol alerts (EchoHooks::ALERT_TYPE).
+var ECHO_ALERT_CATEGORY = 'realtimenotify-alert';
 var REASON_CODE = /^[a-z0-9_]{1,32}$/;
 var TIME_REFRESH = 30000;
 
@@ -99,10 +103,17 @@ Notices.prototype.wants = function ( event ) {
 	if ( o.wiki && event.wiki && event.wiki !== o.wiki ) {
 		return false;
 	}
-	if ( event.type === 'handled' || event.type === 'test' ) {
+	if ( event.type === 'handled' || event.type === 'test' || event.type === 'notification_read' ) {
 		// Never a popup of its own: `handled` updates the alerts it covers (see #handled), `test`
-		// is the status page's round trip (Special:RealTimeNotifyStatus).
+		// is the status page's round trip (Special:RealTimeNotifyStatus), `notification_read`
+		// updates the badges (badges.js).
 		return false;
+	}
+	if ( event.type === 'notification' ) {
+		// The reader's own Echo notification (addressed to them alone). A patrol alert kept in
+		// Echo already has its own popup, from its `alert` event.
+		return typeof event.header === 'string' && event.header !== '' &&
+			event.category !== ECHO_ALERT_CATEGORY;
 	}
 	return !!o.showOwn || !o.userName || event.user_name !== o.userName;
 };
@@ -114,6 +125,10 @@ Notices.prototype.wants = function ( event ) {
  */
 Notices.prototype.add = function ( event ) {
 	var self = this, now = Date.now(), g = this.group;
+	if ( event.type === 'notification' ) {
+		this.notification( event );
+		return;
+	}
 	if ( event.type === 'alert' ) {
 		// Not merged into a burst, and not ending the current one either.
 		this.alert( event );
@@ -315,6 +330,33 @@ Notices.prototype.single = function ( event ) {
 };
 
 /**
+ * The reader's own Echo notification: its header (plain text from the wiki, shown as text),
+ * linked to its primary link when that is an http(s) URL.
+ *
+ * @param {Object} event A `notification` event
+ */
+Notices.prototype.notification = function ( event ) {
+	var header = str( event.header ),
+		$header = isHttpUrl( event.url ) ?
+			$( '<a>' ).addClass( 'ext-realtimenotify-notification-link' ).attr( 'href', event.url ).text( header ) :
+			$( '<span>' ).text( header ),
+		$body = $( '<div>' ).addClass( 'ext-realtimenotify-body ext-realtimenotify-notification' )
+			.attr( 'data-event-id', str( event.id ) )
+			.attr( 'data-section', event.section === 'alert' ? 'alert' : 'message' )
+			.append(
+				$( '<div>' ).addClass( 'ext-realtimenotify-line' ).append( $header ),
+				$( '<div>' ).addClass( 'ext-realtimenotify-meta' ).append( Parts.timeElement( event.timestamp ) )
+			);
+	this.count++;
+	this.notify( $body, {
+		title: mw.msg( 'realtimenotify-notification-title' ),
+		tag: 'realtimenotify-notification-' + this.count,
+		autoHideSeconds: 'long',
+		classes: [ 'ext-realtimenotify-notice', 'ext-realtimenotify-notification-popup' ]
+	}, false );
+};
+
+/**
  * A patrol alert: its own popup, type 'warn'.
  *
  * @param {Object} event
@@ -459,6 +501,29 @@ Notices.prototype.handled = function ( event ) {
 		a.$body.append( $line );
 		this.announce( $line.text(), false );
 	}, this );
+	// Special:PatrolAlerts, if open in this tab: the same news in its list.
+	// eslint-disable-next-line no-jquery/no-global-selector
+	$( '.ext-realtimenotify-alertlist-item:not(.ext-realtimenotify-alert-handled)' ).each( function () {
+		var $item = $( this ),
+			listed = {};
+		/* eslint-disable camelcase */
+		listed.rev_id = Number( $item.attr( 'data-rev-id' ) );
+		listed.page_id = Number( $item.attr( 'data-page-id' ) ) || undefined;
+		listed.page_title = event.page_title;
+		/* eslint-enable camelcase */
+		if ( !covers( event, listed ) ) {
+			return;
+		}
+		updated++;
+		$item.addClass( 'ext-realtimenotify-alert-handled' ).find( 'form' ).remove();
+		$item.append( ' ', $( '<span>' ).addClass( 'ext-realtimenotify-handled' ).attr( 'data-handled', str( event.handled ) ).append(
+			// Messages used here:
+			// * realtimenotify-handled-patrolled
+			// * realtimenotify-handled-reverted
+			// * realtimenotify-handled-other
+			mw.message( 'realtimenotify-handled-' + how, $( '<bdi>' ).text( event.user_name ), gender( event ) ).parseDom()
+		) );
+	} );
 	return updated;
 };
 
@@ -508,6 +573,7 @@ Notices.prototype.lost = function () {
 Notices.TYPES = TYPES;
 Notices.REASONS = REASONS;
 Notices.HANDLED = HANDLED;
+Notices.PERSONAL = PERSONAL;
 Notices.MAX_REASONS = MAX_REASONS;
 Notices.REASON_CODE = REASON_CODE;
 Notices.covers = covers;

@@ -120,6 +120,26 @@ class ContractTest extends TestCase {
 		) {
 			return 'handled';
 		}
+		if ( isset( $event['section'] ) && !in_array( $event['section'], [ 'alert', 'message' ], true ) ) {
+			return 'section';
+		}
+		if ( isset( $event['category'] ) && !preg_match( '/^[A-Za-z0-9_-]{1,64}$/', (string)$event['category'] ) ) {
+			return 'category';
+		}
+		if ( isset( $event['header'] ) && ( !is_string( $event['header'] ) ||
+			mb_strlen( $event['header'] ) > $l['summary_max_chars'] || preg_match( '/[\p{Cc}]/u', $event['header'] ) )
+		) {
+			return 'header';
+		}
+		// A notification is its recipient's alone: addressed to users, never public or to a right.
+		if ( in_array( $event['type'] ?? 'edit', [ 'notification', 'notification_read' ], true ) ) {
+			$a = $event['audience'] ?? null;
+			if ( !is_array( $a ) || !empty( $a['public'] ) || empty( $a['users'] ) ||
+				!empty( $a['rights'] ) || !empty( $a['visible_to'] )
+			) {
+				return 'audience';
+			}
+		}
 		if ( array_key_exists( 'audience', $event ) ) {
 			$a = $event['audience'];
 			if ( !is_array( $a ) || array_diff( array_keys( $a ), [ 'public', 'users', 'rights', 'visible_to' ] ) ) {

@@ -3,6 +3,7 @@
 namespace MediaWiki\Extension\RealTimeNotify\Tests\Unit;
 
 use HashConfig;
+use MediaWiki\Extension\RealTimeNotify\Alerts\PersistentAlerts;
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
 use MediaWiki\Extension\RealTimeNotify\Hooks\HandledHooks;
@@ -29,7 +30,7 @@ class HandledHooksTest extends TestCase {
 	/** @var callable[] */
 	private $deferred = [];
 
-	private function hooks( string $alertRight = 'patrol', ?RecentChange $rc = null ): HandledHooks {
+	private function hooks( string $alertRight = 'patrol', ?RecentChange $rc = null, ?PersistentAlerts $alerts = null ): HandledHooks {
 		$this->transport = new FakeTransport();
 		$publisher = new EventPublisher( $this->transport, new RecordingLogger(), function ( callable $cb ) {
 			$this->deferred[] = $cb;
@@ -38,6 +39,7 @@ class HandledHooksTest extends TestCase {
 			return $user->getName() === 'Admin' ? 'female' : null;
 		} );
 		return new HandledHooks( $builder, $publisher, new HashConfig( [ 'RealTimeNotifyAlertRight' => $alertRight ] ),
+			$alerts,
 			static function ( int $rcid ) use ( $rc ) {
 				return $rcid === 31 ? $rc : null;
 			}
@@ -129,6 +131,19 @@ class HandledHooksTest extends TestCase {
 		$events = $this->published();
 		$this->assertSame( 59, $events[0]['rev_id'] );
 		$this->assertArrayNotHasKey( 'first_rev_id', $events[0] );
+	}
+
+	public function testPatrolsAndRevertsCloseTheKeptAlertsTheyCover() {
+		$alerts = $this->createMock( PersistentAlerts::class );
+		$alerts->expects( $this->exactly( 2 ) )->method( 'handled' )->withConsecutive(
+			[ 12, 57, 57, 'Admin', 'patrolled' ],
+			[ 12, 55, 57, 'Admin', 'reverted' ]
+		)->willReturn( 1 );
+		$this->hooks( 'patrol', $this->recentChange( 57 ), $alerts )->onMarkPatrolledComplete( 31, $this->admin(), false, false );
+		$this->assertCount( 1, $this->published() );
+		$this->save( $this->hooks( 'patrol', null, $alerts ),
+			new EditResult( false, 57, EditResult::REVERT_ROLLBACK, 55, 57, true, false, [] ) );
+		$this->assertCount( 1, $this->published() );
 	}
 
 	public function testAnOrdinaryEditIsNoRevert() {

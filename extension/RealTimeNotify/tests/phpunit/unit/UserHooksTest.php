@@ -79,6 +79,7 @@ class UserHooksTest extends TestCase {
 			'tokenApi' => true,
 			'mode' => 'all',
 			'filter' => null,
+			'echo' => false,
 			'actions' => [ 'patrol' => false, 'rollback' => false ],
 			'desktop' => false,
 		] ], $vars );
@@ -218,6 +219,21 @@ class UserHooksTest extends TestCase {
 	 */
 	public function testEffectiveMode( $stored, bool $tokens, bool $canAlert, string $expected ) {
 		$this->assertSame( $expected, UserHooks::effectiveMode( $stored, $tokens, $canAlert ) );
+	}
+
+	public function testWithEchoTheAlertsModeGetsTheUsersNotificationsToo() {
+		$config = $this->config( [ 'RealTimeNotifySecret' => 'k' ] );
+		$echo = static function ( string $name ): bool {
+			return $name === 'Echo';
+		};
+		$vars = $this->display( new UserHooks( $config, $this->lookup( true, 'alerts' ), $echo ),
+			$this->user( true, [ 'patrol' ] ) )[1]['wgRealTimeNotify'];
+		$this->assertTrue( $vars['echo'] );
+		$this->assertSame( [ 'types' => [ 'alert', 'handled', 'notification', 'notification_read' ] ], $vars['filter'] );
+		// The other modes' filters already let them through (addressed to the user, or none).
+		$vars = $this->display( new UserHooks( $config, $this->lookup( true, 'watchlist' ), $echo ),
+			$this->user( true ) )[1]['wgRealTimeNotify'];
+		$this->assertSame( [ 'addressed' => true ], $vars['filter'] );
 	}
 
 	public function testModeAndFilterReachTheBrowser() {
