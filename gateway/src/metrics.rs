@@ -27,6 +27,9 @@ pub const DELIVERY_LATENCY: &str = "rtn_delivery_latency_seconds";
 pub const SOURCE_UP: &str = "rtn_source_up";
 /// Counter: source (re)connections.
 pub const SOURCE_CONNECTS: &str = "rtn_source_connects_total";
+/// Counter: events the rabbitmq source refused and republished to its
+/// dead-letter exchange, labelled `reason` (see [`DEAD_LETTER_REASONS`]).
+pub const EVENTS_DEAD_LETTERED: &str = "rtn_events_dead_lettered_total";
 /// Gauge, always 1: which gateway this is (`version`, `revision`), so
 /// dashboards can list the instances and spot one left on an old build.
 pub const BUILD_INFO: &str = "rtn_build_info";
@@ -46,6 +49,10 @@ pub const REJECT_REASONS: &[&str] = &[
     "rate",
     "frame_too_big",
 ];
+
+/// Every `reason` of [`EVENTS_DEAD_LETTERED`] (an event the broker holds but
+/// the gateway cannot accept), present at zero on a rabbitmq gateway.
+pub const DEAD_LETTER_REASONS: &[&str] = &["invalid", "too_large"];
 
 /// The git revision the binary was built from (`build.rs`), or `unknown`.
 pub const REVISION: &str = env!("RTN_REVISION");
@@ -111,6 +118,11 @@ fn register_at_zero(source: &'static str) {
     for name in [MESSAGES_SENT, SLOW_CLIENT_DROPS, SOURCE_CONNECTS] {
         metrics::counter!(name).increment(0);
     }
+    if source == "rabbitmq" {
+        for reason in DEAD_LETTER_REASONS {
+            metrics::counter!(EVENTS_DEAD_LETTERED, "reason" => *reason).increment(0);
+        }
+    }
     metrics::gauge!(CLIENTS_CONNECTED).increment(0.0);
     metrics::gauge!(SOURCE_UP).increment(0.0);
 }
@@ -126,5 +138,6 @@ fn describe() {
     describe_histogram!(DELIVERY_LATENCY, Unit::Seconds, "Event received to written to a socket");
     describe_gauge!(SOURCE_UP, "1 while the event source is connected");
     describe_counter!(SOURCE_CONNECTS, "Event source (re)connections");
+    describe_counter!(EVENTS_DEAD_LETTERED, "Events refused by the gateway and republished to the dead-letter exchange");
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build this gateway runs");
 }
