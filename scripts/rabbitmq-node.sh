@@ -6,7 +6,8 @@
 #
 #   bash scripts/rabbitmq-node.sh start DIR [--watch PID]   # start (or restart, same ports and data);
 #                                             # prints the AMQP URL; with --watch, the node is stopped
-#                                             # when process PID exits (a test run that dies cleans up)
+#                                             # and DIR removed when process PID exits (a test run
+#                                             # that dies cleans up after itself)
 #   bash scripts/rabbitmq-node.sh stop DIR    # stop the node and its epmd (data kept: start again to restart)
 #   bash scripts/rabbitmq-node.sh kill DIR    # SIGKILL the node (a crash), epmd kept for a restart
 #   bash scripts/rabbitmq-node.sh ctl DIR ARGS...   # rabbitmqctl against this node
@@ -133,8 +134,10 @@ watch() {
     (
         trap '' HUP INT
         while kill -0 "$pid" 2>/dev/null; do sleep 2; done
-        bash "$SELF" stop "$dir" >/dev/null 2>&1 || true
-        rm -f "$dir/watcher.pid"
+        if [ -f "$dir/ports" ]; then
+            bash "$SELF" stop "$dir" >/dev/null 2>&1 || true
+            rm -rf "$dir"
+        fi
     ) </dev/null >/dev/null 2>&1 &
     echo $! >"$dir/watcher.pid"
 }
