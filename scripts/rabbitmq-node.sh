@@ -149,6 +149,7 @@ beam_pid() {
 }
 
 stop() {
+    [ -f "$1/ports" ] || return 0 # never started (or removed already)
     setup "$1"
     local pid
     pid=$(cat "$DIR/server.pid" 2>/dev/null || true)
@@ -174,6 +175,7 @@ stop() {
 }
 
 crash() {
+    [ -f "$1/ports" ] || return 0
     setup "$1"
     local beam pid
     pid=$(cat "$DIR/server.pid" 2>/dev/null || true)
