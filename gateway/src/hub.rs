@@ -481,7 +481,9 @@ mod tests {
         hub.load(EventId::new(0, 5));
         // A resume from 0-1 must be replayed up to 0-5, from the source's log.
         assert_eq!(hub.subscribe(None).last_id, Some(EventId::new(0, 5)));
-        assert!(matches!(hub.read(EventId::new(0, 1), EventId::new(0, 5), 10), Window::Below(f) if f == EventId::new(0, 5)));
+        assert!(
+            matches!(hub.read(EventId::new(0, 1), EventId::new(0, 5), 10), Window::Below(f) if f == EventId::new(0, 5))
+        );
         assert!(matches!(hub.publish(&raw(0), Some(EventId::new(0, 5))), Err(PublishError::Stale { .. })));
         assert_eq!(hub.publish(&raw(0), Some(EventId::new(0, 6))).unwrap(), EventId::new(0, 6));
     }

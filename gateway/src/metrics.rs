@@ -138,6 +138,9 @@ fn describe() {
     describe_histogram!(DELIVERY_LATENCY, Unit::Seconds, "Event received to written to a socket");
     describe_gauge!(SOURCE_UP, "1 while the event source is connected");
     describe_counter!(SOURCE_CONNECTS, "Event source (re)connections");
-    describe_counter!(EVENTS_DEAD_LETTERED, "Events refused by the gateway and republished to the dead-letter exchange");
+    describe_counter!(
+        EVENTS_DEAD_LETTERED,
+        "Events refused by the gateway and republished to the dead-letter exchange"
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build this gateway runs");
 }

@@ -361,10 +361,7 @@ async fn a_killed_gateway_hands_its_client_to_the_other() {
     }
     a.signal("KILL");
     // The client sees its socket end, as a browser would.
-    let ended = tokio::time::timeout(WAIT, async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
+    let ended = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
     assert!(ended.is_ok(), "the socket of a killed gateway ends");
     for n in 10..20 {
         publisher.must_send(&names.exchange, event_u(n).as_bytes()).await;
