@@ -36,6 +36,9 @@ bash extension/RealTimeNotify/tests/phpunit/integration.sh
 step "gateway: unit and integration tests"
 cargo test --workspace --locked
 
+step "gateway: the SSE feed with real Python clients (requests-sse, sseclient, jsonschema)"
+RTN_GATEWAY_BIN="$PWD/target/debug/realtimenotify" "$(bash scripts/py-venv.sh)" gateway/tests/sse_clients.py
+
 step "deploy: two gateways behind nginx and HAProxy"
 bash deploy/test.sh
 

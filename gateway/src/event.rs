@@ -50,6 +50,9 @@ pub enum EventType {
     /// An alerted edit was dealt with (patrolled, reverted): addressed like alerts, the
     /// browser updates the open alerts it covers.
     Handled,
+    /// Another log entry (block, protect, rights, patrol, new user, ...): `log_type` and
+    /// `log_action` say which. Core's RCFeed brings them (issue 11).
+    Log,
     /// The status page's "send a test event" (Special:RealTimeNotifyStatus): addressed to the
     /// administrator who sent it, never shown as a popup; it only measures the round trip.
     Test,
@@ -111,6 +114,40 @@ pub struct Event {
     /// is the newest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_rev_id: Option<u64>,
+    // The recentchange shape (issue 11, `crate::recentchange`): what core's RCFeed knows and
+    // our own events may carry, for the SSE feed's `mediawiki/recentchange` events.
+    /// The change's `rc_id` on the wiki.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rc_id: Option<u64>,
+    /// Page sizes in bytes before and after (`length.old`, `length.new`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patrolled: Option<bool>,
+    /// `$wgCanonicalServer`, `$wgServerName`, `$wgScriptPath` and the page's canonical URL;
+    /// derived from `url` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_script_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_url: Option<String>,
+    /// The wiki request that made the change (`meta.request_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// For log entries: the log's id, type, action and parameters (as the log stores them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_params: Option<serde_json::Value>,
 }
 
 /// A key that is present must hold a value: `null` is an error, not `None`
@@ -199,6 +236,9 @@ pub enum EventError {
     Json(#[from] serde_json::Error),
     #[error("event field `{field}` {problem}")]
     Field { field: &'static str, problem: &'static str },
+    /// A message of core's RCFeed that could not be taken, or is not a change to forward.
+    #[error(transparent)]
+    RcFeed(#[from] crate::recentchange::RcFeedError),
 }
 
 impl EventError {
@@ -207,6 +247,8 @@ impl EventError {
         match self {
             EventError::TooLarge { .. } => "too_large",
             EventError::Json(_) | EventError::Field { .. } => "invalid",
+            EventError::RcFeed(crate::recentchange::RcFeedError::Skipped(_)) => "skipped",
+            EventError::RcFeed(_) => "invalid",
         }
     }
 }
@@ -216,6 +258,22 @@ fn field(field: &'static str, problem: &'static str) -> EventError {
 }
 
 impl Event {
+    /// Parses and validates what a source received: one of our events, or
+    /// a message of MediaWiki core's RCFeed (`$wgRCFeeds` with the JSON
+    /// formatter), turned into one here ([`crate::recentchange::from_rcfeed`]),
+    /// the one place where the two are told apart.
+    pub fn parse_input(raw: &[u8], max_bytes: usize) -> Result<Event, EventError> {
+        if raw.len() > max_bytes {
+            return Err(EventError::TooLarge { size: raw.len(), max: max_bytes });
+        }
+        if crate::recentchange::is_rcfeed(raw) {
+            let converted = crate::recentchange::from_rcfeed(raw)?;
+            // Converted, it may have grown a little (field names); the raw size was checked.
+            return Event::parse(&converted, max_bytes.saturating_mul(2));
+        }
+        Event::parse(raw, max_bytes)
+    }
+
     /// Parses and validates untrusted bytes.
     pub fn parse(raw: &[u8], max_bytes: usize) -> Result<Event, EventError> {
         if raw.len() > max_bytes {
@@ -266,6 +324,25 @@ impl Event {
                 return Err(field("handled", "must be a code of 1 to 32 characters a-z, 0-9, _"));
             }
         }
+        for (name, url) in [("server_url", &self.server_url), ("title_url", &self.title_url)] {
+            if let Some(url) = url {
+                check_http_url(name, url)?;
+            }
+        }
+        for (name, text) in [
+            ("server_name", &self.server_name),
+            ("server_script_path", &self.server_script_path),
+            ("request_id", &self.request_id),
+        ] {
+            if let Some(text) = text {
+                check_len(name, text, 0, MAX_URL_BYTES)?;
+            }
+        }
+        for (name, code) in [("log_type", &self.log_type), ("log_action", &self.log_action)] {
+            if code.as_ref().is_some_and(|c| !is_log_code(c)) {
+                return Err(field(name, "must be 1 to 64 characters a-z, A-Z, 0-9, _, -"));
+            }
+        }
         if let Some(url) = &self.url {
             check_len("url", url, 1, MAX_URL_BYTES)?;
             let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
@@ -275,6 +352,23 @@ impl Event {
         }
         Ok(())
     }
+}
+
+/// A URL field other than `url`: `http(s)://` only, like it.
+fn check_http_url(name: &'static str, url: &str) -> Result<(), EventError> {
+    check_len(name, url, 1, MAX_URL_BYTES)?;
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(field(name, "is not an http(s) URL"))
+    }
+}
+
+/// A log type or action as MediaWiki names them (`block`, `reblock`,
+/// `move_redir`, `create2`, ...).
+fn is_log_code(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Refuses a top-level key that looks like a misspelt `audience`
@@ -481,6 +575,10 @@ pub struct Envelope {
     pub frame: Utf8Bytes,
     /// When the gateway received it, for the delivery-latency histogram.
     pub received_at: Instant,
+    /// The SSE feed's message for it (`crate::sse`), made by the first SSE
+    /// reader that needs it and shared with the others; `None` inside for
+    /// an event that is not a recent change.
+    pub sse: std::sync::OnceLock<Option<bytes::Bytes>>,
 }
 
 #[derive(Serialize)]
@@ -496,7 +594,7 @@ impl Envelope {
         let frame = EventFrame { op: "event", id: id.to_string(), event: &event };
         // Serializing a struct of strings, numbers and bools cannot fail.
         let json = serde_json::to_string(&frame).expect("event serializes");
-        Envelope { id, event, frame: Utf8Bytes::from(json), received_at }
+        Envelope { id, event, frame: Utf8Bytes::from(json), received_at, sse: std::sync::OnceLock::new() }
     }
 }
 

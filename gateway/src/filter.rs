@@ -32,6 +32,10 @@ pub struct Filter {
     /// checks it with [`crate::auth::addressed_to`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub addressed: bool,
+    /// Only events of these wikis (their `wiki` id): one gateway fed by several wikis (core's
+    /// RCFeed of each, issue 11) serves them all at once, like EventStreams, or one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wikis: Option<HashSet<String>>,
 }
 
 impl Filter {
@@ -39,6 +43,9 @@ impl Filter {
     pub fn check(&self) -> Result<(), String> {
         if self.titles.as_ref().is_some_and(|t| t.len() > MAX_TITLES) {
             return Err(format!("a filter may list at most {MAX_TITLES} titles"));
+        }
+        if self.wikis.as_ref().is_some_and(|w| w.len() > MAX_NAMESPACES) {
+            return Err(format!("a filter may list at most {MAX_NAMESPACES} wikis"));
         }
         if self.namespaces.as_ref().is_some_and(|n| n.len() > MAX_NAMESPACES) {
             return Err(format!("a filter may list at most {MAX_NAMESPACES} namespaces"));
@@ -65,6 +72,11 @@ impl Filter {
         }
         if let Some(namespaces) = &self.namespaces {
             if !e.namespace.is_some_and(|ns| namespaces.contains(&ns)) {
+                return false;
+            }
+        }
+        if let Some(wikis) = &self.wikis {
+            if !e.wiki.as_ref().is_some_and(|w| wikis.contains(w)) {
                 return false;
             }
         }

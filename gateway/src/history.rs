@@ -169,7 +169,7 @@ impl Replay {
                 continue; // out of order or out of range: the log misbehaved
             }
             last = id;
-            let Ok(event) = Event::parse(&raw, max_bytes) else {
+            let Ok(event) = Event::parse_input(&raw, max_bytes) else {
                 continue; // dropped (and counted) when it came in live
             };
             if event.uuid.is_some_and(|uuid| !seen.insert(uuid)) {

@@ -170,7 +170,7 @@ impl Hub {
     /// (a stream entry id); without one the hub assigns the next id.
     pub fn publish(&self, raw: &[u8], id: Option<EventId>) -> Result<EventId, PublishError> {
         let received_at = Instant::now();
-        let event = Event::parse(raw, self.max_event_bytes)?;
+        let event = Event::parse_input(raw, self.max_event_bytes)?;
         self.publish_event(event, id, received_at)
     }
 
@@ -187,7 +187,7 @@ impl Hub {
     /// the window with what happened before it started, which no connected
     /// client asked for.
     pub fn preload(&self, raw: &[u8], id: EventId) -> Result<EventId, PublishError> {
-        let event = Event::parse(raw, self.max_event_bytes)?;
+        let event = Event::parse_input(raw, self.max_event_bytes)?;
         self.add(event, Some(id), Instant::now(), false)
     }
 

@@ -24,7 +24,10 @@
 //! - [`socket`]: tungstenite on that stream, driven by tokio's readiness;
 //! - [`metrics`]: metric names and the Prometheus exporter;
 //! - [`status`]: `GET /v1/status` for the wiki's status page, behind a status token;
-//! - [`logging`]: log output, with every field escaped.
+//! - [`logging`]: log output, with every field escaped;
+//! - [`sse`]: the EventStreams-compatible feed (`/v2/stream/recentchange`);
+//! - [`recentchange`]: Wikimedia's `mediawiki/recentchange` shape, out
+//!   (for [`sse`]) and in (core's RCFeed).
 //!
 //! Shutdown is one [`CancellationToken`](tokio_util::sync::CancellationToken)
 //! handed to every task: the signal handler cancels it, sources stop, the
@@ -44,8 +47,10 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;
+pub mod recentchange;
 pub mod server;
 pub mod socket;
 pub mod source;
+pub mod sse;
 pub mod status;
 pub mod upgrade;

@@ -84,11 +84,30 @@ pub struct Edge {
 pub struct Held {
     slot: Arc<Mutex<Option<Slot>>>,
     deadline: tokio::time::Instant,
+    /// Set by a response that streams for as long as the connection lives
+    /// (the SSE feed, [`Held::stream`]): the handshake deadline no longer
+    /// applies, and cancelling it ends the connection at once.
+    stream: Arc<Mutex<Option<CancellationToken>>>,
 }
 
 impl Held {
     fn new(slot: Slot, deadline: tokio::time::Instant) -> Held {
-        Held { slot: Arc::new(Mutex::new(Some(slot))), deadline }
+        Held { slot: Arc::new(Mutex::new(Some(slot))), deadline, stream: Arc::default() }
+    }
+
+    /// This connection now carries a response that lasts (the SSE feed):
+    /// [`serve`] lets it run past the handshake deadline, and drops the
+    /// connection, unsent bytes and all, when the returned token is
+    /// cancelled. That is how a reader that stopped reading is cut off:
+    /// hyper would otherwise wait on its full socket for ever.
+    pub fn stream(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        *self.stream.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
+        token
+    }
+
+    fn streaming(&self) -> Option<CancellationToken> {
+        self.stream.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The slot, for the WebSocket this connection becomes; `None` if a
@@ -139,6 +158,10 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
     // Also a bound per request on a kept-alive connection; the deadline
     // below bounds the connection as a whole, from accept.
     builder.http1().timer(TokioTimer::new()).header_read_timeout(edge.handshake_timeout);
+    // What hyper buffers of a response before it stops asking the body for
+    // more (its default is ~400 KiB): an SSE reader's events wait in the
+    // gateway's own queue instead, where `--max-lag` sees them.
+    builder.http1().max_buf_size(SEND_BUFFER);
     let connections = TaskTracker::new();
     let overflow = Arc::new(Semaphore::new(edge.overflow));
     let mut spare = Spare::open();
@@ -198,13 +221,14 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
         let deadline = tokio::time::Instant::now() + edge.handshake_timeout;
         let held = Held::new(slot, deadline);
         let app = app.clone();
+        let request_held = held.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            request.extensions_mut().insert(held.clone());
+            request.extensions_mut().insert(request_held.clone());
             app.clone().call(request)
         });
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        connections.spawn(serve(connection, peer, deadline, shutdown.clone()));
+        connections.spawn(serve(connection, peer, held, shutdown.clone()));
     }
     // Refuse new connections at once (a proxy then tries another instance
     // straight away) while the open ones finish.
@@ -218,32 +242,46 @@ pub async fn accept(listener: TcpListener, app: Router, edge: Edge, shutdown: Ca
 /// most `deadline` from accept. A connection still there by then, whether
 /// silent, half-way through its headers or idle between requests, is asked
 /// to close, and cut off [`FINISH`] later.
-async fn serve<C>(connection: C, peer: SocketAddr, deadline: tokio::time::Instant, shutdown: CancellationToken)
+async fn serve<C>(connection: C, peer: SocketAddr, held: Held, shutdown: CancellationToken)
 where
     C: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulClose,
 {
     let mut connection = std::pin::pin!(connection);
     let ended = tokio::select! {
-        ended = connection.as_mut() => ended,
-        _ = tokio::time::sleep_until(deadline) => {
-            tracing::debug!(%peer, "no WebSocket upgrade within the handshake timeout; closing");
-            connection.as_mut().close_gracefully();
-            match tokio::time::timeout(FINISH, connection).await {
-                Ok(ended) => ended,
-                Err(_) => return,
+        ended = connection.as_mut() => Some(ended),
+        _ = tokio::time::sleep_until(held.deadline()) => match held.streaming() {
+            // An SSE reader: it lives as long as its stream, which drops it
+            // at once when it must go (see `Held::stream`), or until shutdown.
+            Some(stream) => tokio::select! {
+                ended = connection.as_mut() => Some(ended),
+                _ = stream.cancelled() => None,
+                _ = shutdown.cancelled() => finish(connection.as_mut()).await,
+            },
+            None => {
+                tracing::debug!(%peer, "no WebSocket upgrade within the handshake timeout; closing");
+                finish(connection.as_mut()).await
             }
-        }
-        _ = shutdown.cancelled() => {
-            connection.as_mut().close_gracefully();
-            match tokio::time::timeout(FINISH, connection).await {
-                Ok(ended) => ended,
-                Err(_) => return,
-            }
-        }
+        },
+        _ = shutdown.cancelled() => finish(connection.as_mut()).await,
+    };
+    let Some(ended) = ended else {
+        return;
     };
     if let Err(err) = ended {
         tracing::debug!(%peer, error = %err, "http connection ended with an error");
     }
+}
+
+/// Asks a connection to close, and gives it [`FINISH`] to do so; `None`
+/// when it had to be cut off.
+async fn finish<C>(
+    mut connection: std::pin::Pin<&mut C>,
+) -> Option<Result<(), Box<dyn std::error::Error + Send + Sync>>>
+where
+    C: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulClose,
+{
+    connection.as_mut().close_gracefully();
+    tokio::time::timeout(FINISH, connection).await.ok()
 }
 
 /// hyper's graceful close, behind a trait so that [`serve`] need not spell

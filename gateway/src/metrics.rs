@@ -12,7 +12,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const CLIENTS_CONNECTED: &str = "rtn_clients_connected";
 /// Counter: events accepted from the source, labelled `source`.
 pub const EVENTS_RECEIVED: &str = "rtn_events_received_total";
-/// Counter: events refused, labelled `reason` (`invalid`, `too_large`, `stale`, `duplicate`).
+/// Counter: events refused, labelled `reason` (`invalid`, `too_large`, `stale`, `duplicate`;
+/// `skipped`: a message of core's RCFeed that is no change to forward, e.g. `categorize`).
 pub const EVENTS_DROPPED: &str = "rtn_events_dropped_total";
 /// Counter: event frames written to client sockets.
 pub const MESSAGES_SENT: &str = "rtn_messages_sent_total";
@@ -30,13 +31,15 @@ pub const SOURCE_CONNECTS: &str = "rtn_source_connects_total";
 /// Counter: events the rabbitmq source refused and republished to its
 /// dead-letter exchange, labelled `reason` (see [`DEAD_LETTER_REASONS`]).
 pub const EVENTS_DEAD_LETTERED: &str = "rtn_events_dead_lettered_total";
+/// Gauge: readers of the SSE feed (`/v2/stream/recentchange`) connected now.
+pub const SSE_CLIENTS_CONNECTED: &str = "rtn_sse_clients_connected";
 /// Gauge, always 1: which gateway this is (`version`, `revision`), so
 /// dashboards can list the instances and spot one left on an old build.
 pub const BUILD_INFO: &str = "rtn_build_info";
 
 /// Every `reason` of [`EVENTS_DROPPED`], so each series exists (at 0) from
 /// the start and an alert on it can be written before the first drop.
-pub const DROP_REASONS: &[&str] = &["invalid", "too_large", "stale", "duplicate"];
+pub const DROP_REASONS: &[&str] = &["invalid", "too_large", "stale", "duplicate", "skipped"];
 /// Every `reason` of [`CLIENTS_REJECTED`], likewise.
 pub const REJECT_REASONS: &[&str] = &[
     "origin",
@@ -132,6 +135,7 @@ fn register_at_zero(source: &'static str) {
     }
     metrics::gauge!(CLIENTS_CONNECTED).increment(0.0);
     metrics::gauge!(SOURCE_UP).increment(0.0);
+    metrics::gauge!(SSE_CLIENTS_CONNECTED).increment(0.0);
 }
 
 fn describe() {
@@ -149,5 +153,6 @@ fn describe() {
         EVENTS_DEAD_LETTERED,
         "Events refused by the gateway and republished to the dead-letter exchange"
     );
+    describe_gauge!(SSE_CLIENTS_CONNECTED, "Readers of the SSE feed connected now");
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build this gateway runs");
 }

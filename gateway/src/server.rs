@@ -121,7 +121,17 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
         shutdown: shutdown.clone(),
         clients: clients.clone(),
     };
-    let mut app = router(state);
+    let feed = crate::sse::Feed {
+        hub: hub.clone(),
+        verifier: state.shared.verifier.clone(),
+        auth_mode: settings.auth_mode,
+        admission: admission.clone(),
+        max_lag: settings.max_lag,
+        write_timeout: settings.write_timeout,
+        clients: clients.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let mut app = router(state).merge(crate::sse::router(Arc::new(feed)));
     if let Some(secret) = &settings.ingest_secret {
         let ingest = source::http::router(hub.clone(), secret, settings.max_event_bytes, settings.handshake_timeout);
         app = app.merge(ingest);

@@ -168,6 +168,50 @@ class EventBuilder {
 	}
 
 	/**
+	 * Event for a log entry other than a deletion, move or upload (those have their own
+	 * events): a block, a protection, a rights change, a patrol, a new account, a restore.
+	 * Issue 11: the SSE feed sends it as a recentchange `log` entry.
+	 *
+	 * @param LinkTarget|PageReference $page The log entry's target (User:Name for a block)
+	 * @param UserIdentity $performer
+	 * @param string $logType e.g. 'block'
+	 * @param string $logAction e.g. 'reblock'
+	 * @param int $logId
+	 * @param int $rcId The recent change's id, 0 when unknown
+	 * @param string $comment The log entry's reason
+	 * @param string $timestamp MediaWiki timestamp
+	 * @param bool $bot
+	 * @return array
+	 */
+	public function newLogEvent(
+		$page,
+		UserIdentity $performer,
+		string $logType,
+		string $logAction,
+		int $logId,
+		int $rcId,
+		string $comment,
+		string $timestamp,
+		bool $bot
+	): array {
+		return $this->assemble( [
+			'type' => 'log',
+			'page_title' => $this->linker->getPrefixedText( $page ),
+			'user_name' => $this->publicUserName( $performer ),
+			'timestamp' => self::isoTimestamp( $timestamp ),
+			'summary' => $this->trimSummary( $comment ),
+			'namespace' => $page->getNamespace(),
+			'bot' => $bot,
+			'url' => $this->linker->getUrl( $page ),
+			'user_gender' => $this->publicGender( $performer ),
+			'log_type' => $logType,
+			'log_action' => $logAction,
+			'log_id' => $logId > 0 ? $logId : null,
+			'rc_id' => $rcId > 0 ? $rcId : null,
+		] );
+	}
+
+	/**
 	 * Event for PageMoveComplete. page_title is the old title, target_title the new one.
 	 *
 	 * @param LinkTarget|PageReference $old

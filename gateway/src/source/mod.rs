@@ -96,7 +96,12 @@ fn counted(source: &'static str, raw: &[u8], outcome: Result<EventId, PublishErr
             metrics::counter!(m::EVENTS_DROPPED, "reason" => err.reason()).increment(1);
             // `?` formatting: the preview is the sender's bytes, escaped.
             let preview = String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
-            tracing::warn!(source, error = ?err.to_string(), ?preview, "dropped event");
+            if err.reason() == "skipped" {
+                // Core's RCFeed sends these by design (`categorize`): no news.
+                tracing::debug!(source, error = ?err.to_string(), ?preview, "skipped event");
+            } else {
+                tracing::warn!(source, error = ?err.to_string(), ?preview, "dropped event");
+            }
         }
     }
     outcome

@@ -190,7 +190,11 @@ function start( cfg ) {
 	tabs = new Tabs( scope, function ( message ) {
 		switch ( message.kind ) {
 			case 'event':
-				notices.add( message.event );
+				// Other log entries (blocks, rights, ...: issue 11) are for tools and gadgets
+				// (the hook below); a popup has no words for them.
+				if ( message.event.type !== 'log' ) {
+					notices.add( message.event );
+				}
 				break;
 			case 'hook':
 				hooked++;
