@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(mediawiki php-cli php-sqlite3 php-redis php-intl php-mbstring php-xml phpunit
 	redis-server chromium nginx haproxy openssl prometheus debootstrap
-	python3-venv)
+	python3-venv rabbitmq-server php-amqplib)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

@@ -21,6 +21,7 @@ use MediaWiki\Extension\RealTimeNotify\TitlePageLinker;
 use MediaWiki\Extension\RealTimeNotify\TokenIssuer;
 use MediaWiki\Extension\RealTimeNotify\Transport\HttpTransport;
 use MediaWiki\Extension\RealTimeNotify\Transport\NullTransport;
+use MediaWiki\Extension\RealTimeNotify\Transport\RabbitMqTransport;
 use MediaWiki\Extension\RealTimeNotify\Transport\RedisTransport;
 use MediaWiki\Extension\RealTimeNotify\Transport\Transport;
 use MediaWiki\Extension\RealTimeNotify\WikiId;
@@ -184,6 +185,18 @@ return [
 					(string)$config->get( 'RealTimeNotifyIngestSecret' ),
 					$connectTimeout,
 					$connectTimeout + $readTimeout
+				);
+
+			case 'rabbitmq':
+				if ( !RabbitMqTransport::isAvailable() ) {
+					$logger->error( '$wgRealTimeNotifyTransport is "rabbitmq" but php-amqplib is not installed ' .
+						'(apt-get install php-amqplib); events are kept for retry' );
+				}
+				return new RabbitMqTransport(
+					(string)$config->get( 'RealTimeNotifyAmqpUrl' ),
+					(string)$config->get( 'RealTimeNotifyAmqpExchange' ),
+					$connectTimeout,
+					$readTimeout
 				);
 
 			case 'none':

@@ -28,6 +28,8 @@ pub enum SourceKind {
     RedisStream,
     /// Only `POST /v1/events` (small wikis without Redis).
     Http,
+    /// Consume a RabbitMQ stream over AMQP: durable, resumable across restarts.
+    Rabbitmq,
 }
 
 impl SourceKind {
@@ -37,6 +39,7 @@ impl SourceKind {
             SourceKind::Redis => "redis",
             SourceKind::RedisStream => "redis-stream",
             SourceKind::Http => "http",
+            SourceKind::Rabbitmq => "rabbitmq",
         }
     }
 }
@@ -181,6 +184,33 @@ pub struct Options {
     /// Log format [default: human]
     #[arg(long, env = "RTN_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+
+    /// RabbitMQ for the rabbitmq source: amqp://user:password@host:port/vhost, or amqps://
+    /// for TLS. Holds a password: prefer the environment or the config file; it is never logged
+    /// [default: amqp://127.0.0.1:5672/%2f]
+    #[arg(long, env = "RTN_AMQP_URL", value_name = "URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+
+    /// RabbitMQ stream (a queue with x-queue-type=stream) the rabbitmq source reads
+    /// [default: realtimenotify.events]
+    #[arg(long, env = "RTN_AMQP_STREAM")]
+    pub amqp_stream: Option<String>,
+
+    /// Durable fanout exchange the wiki publishes to, bound to the stream [default: realtimenotify]
+    #[arg(long, env = "RTN_AMQP_EXCHANGE")]
+    pub amqp_exchange: Option<String>,
+
+    /// Dead-letter exchange and queue for events the gateway refuses [default: realtimenotify.dead]
+    #[arg(long, env = "RTN_AMQP_DEAD_LETTER")]
+    pub amqp_dead_letter: Option<String>,
+
+    /// Stream retention by age, as RabbitMQ writes it (x-max-age: 7D, 12h, 30m) [default: 7D]
+    #[arg(long, env = "RTN_AMQP_MAX_AGE")]
+    pub amqp_max_age: Option<String>,
+
+    /// Stream retention by size in bytes (x-max-length-bytes) [default: 1000000000]
+    #[arg(long, env = "RTN_AMQP_MAX_BYTES")]
+    pub amqp_max_bytes: Option<u64>,
 }
 
 /// Takes each field from `$a`, else from `$b`.
@@ -203,7 +233,8 @@ impl Options {
             max_event_bytes, client_queue, replay_window, ping_interval, idle_timeout,
             write_timeout, max_lag, handshake_timeout, max_client_frame, client_rate, auth_mode, token_secrets,
             wiki_id, token_leeway, allowed_origins, max_connections_per_ip, max_connections, trusted_proxies,
-            shutdown_grace, log_format))
+            shutdown_grace, log_format, amqp_url, amqp_stream, amqp_exchange, amqp_dead_letter, amqp_max_age,
+            amqp_max_bytes))
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Options> {
@@ -244,6 +275,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<crate::admission::Proxies>,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// RabbitMQ, from `--amqp-*`; `Some` only for the `rabbitmq` source.
+    pub amqp: Option<crate::source::rabbitmq::Amqp>,
 }
 
 impl TryFrom<Options> for Settings {
@@ -253,10 +286,14 @@ impl TryFrom<Options> for Settings {
         let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
         let source = o.source.unwrap_or(SourceKind::Redis);
         let broker = match source {
-            SourceKind::Http => None,
+            SourceKind::Http | SourceKind::Rabbitmq => None,
             SourceKind::Redis | SourceKind::RedisStream => {
                 Some(crate::broker::Broker::parse(o.redis_url.as_deref().unwrap_or("redis://127.0.0.1:6379"))?)
             }
+        };
+        let amqp = match source {
+            SourceKind::Rabbitmq => Some(amqp_settings(&o)?),
+            _ => None,
         };
         let s = Settings {
             listen: o.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -285,6 +322,7 @@ impl TryFrom<Options> for Settings {
             trusted_proxies: o.trusted_proxies.unwrap_or_default(),
             shutdown_grace: secs(o.shutdown_grace, 10),
             log_format: o.log_format.unwrap_or(LogFormat::Human),
+            amqp,
         };
         if s.source == SourceKind::Http && s.ingest_secret.is_none() {
             bail!("--source http needs --ingest-secret (or RTN_INGEST_SECRET): without it nobody could publish");
@@ -320,6 +358,32 @@ impl TryFrom<Options> for Settings {
     }
 }
 
+/// The rabbitmq source's settings, checked.
+fn amqp_settings(o: &Options) -> anyhow::Result<crate::source::rabbitmq::Amqp> {
+    let name = |v: &Option<String>, default: &str, flag: &str| -> anyhow::Result<String> {
+        let v = v.clone().unwrap_or_else(|| default.to_string());
+        // AMQP names are short strings (255 bytes); an empty one means something else.
+        if v.is_empty() || v.len() > 255 {
+            bail!("--{flag} must be 1 to 255 bytes");
+        }
+        Ok(v)
+    };
+    let max_age = o.amqp_max_age.clone().unwrap_or_else(|| "7D".into());
+    let unit = max_age.chars().last().unwrap_or(' ');
+    let digits = &max_age[..max_age.len() - unit.len_utf8().min(max_age.len())];
+    if !"YMDhms".contains(unit) || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("--amqp-max-age must be a number and one of Y, M, D, h, m, s (e.g. 7D), not {max_age:?}");
+    }
+    Ok(crate::source::rabbitmq::Amqp {
+        url: crate::source::rabbitmq::AmqpUrl::parse(o.amqp_url.as_deref().unwrap_or("amqp://127.0.0.1:5672/%2f"))?,
+        stream: name(&o.amqp_stream, "realtimenotify.events", "amqp-stream")?,
+        exchange: name(&o.amqp_exchange, "realtimenotify", "amqp-exchange")?,
+        dead_letter: name(&o.amqp_dead_letter, "realtimenotify.dead", "amqp-dead-letter")?,
+        max_age,
+        max_bytes: o.amqp_max_bytes.filter(|&b| b > 0).unwrap_or(1_000_000_000),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,5 +416,24 @@ mod tests {
         let http = Options { source: Some(SourceKind::Http), ..Options::default() };
         let err = Settings::try_from(http).unwrap_err().to_string();
         assert!(err.contains("ingest-secret"), "{err}");
+    }
+
+    #[test]
+    fn rabbitmq_settings_are_checked_and_never_show_the_password() {
+        let o = Options {
+            source: Some(SourceKind::Rabbitmq),
+            amqp_url: Some("amqp://rtn:hunter2@127.0.0.1:5673/%2f".into()),
+            ..Options::default()
+        };
+        let s = Settings::try_from(o.clone()).unwrap();
+        let amqp = s.amqp.as_ref().unwrap();
+        assert_eq!(amqp.stream, "realtimenotify.events");
+        assert_eq!(amqp.max_age, "7D");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let bad = Options { amqp_max_age: Some("7 days".into()), ..o.clone() };
+        assert!(Settings::try_from(bad).unwrap_err().to_string().contains("amqp-max-age"));
+        let bad = Options { amqp_url: Some("amqp://rtn:hunter2@:5672".into()), ..o };
+        let err = format!("{:#}", Settings::try_from(bad).unwrap_err());
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }

@@ -122,6 +122,7 @@ pub fn effective(s: &Settings) -> String {
         SourceKind::Redis => "redis",
         SourceKind::RedisStream => "redis-stream",
         SourceKind::Http => "http",
+        SourceKind::Rabbitmq => "rabbitmq",
     };
     let auth_mode = match s.auth_mode {
         AuthMode::Public => "public",
@@ -170,6 +171,17 @@ pub fn effective(s: &Settings) -> String {
         ("shutdown-grace", s.shutdown_grace.as_secs().to_string()),
         ("log-format", quoted(log_format)),
     ]);
+    if let Some(amqp) = &s.amqp {
+        // Display leaves the user and password out.
+        lines.extend([
+            ("amqp-url", quoted(&amqp.url.to_string())),
+            ("amqp-stream", quoted(&amqp.stream)),
+            ("amqp-exchange", quoted(&amqp.exchange)),
+            ("amqp-dead-letter", quoted(&amqp.dead_letter)),
+            ("amqp-max-age", quoted(&amqp.max_age)),
+            ("amqp-max-bytes", amqp.max_bytes.to_string()),
+        ]);
+    }
     let mut text = String::from("# The settings `realtimenotify serve` would run with; secrets redacted.\n");
     for (name, value) in lines {
         match value.strip_prefix("# ") {

@@ -286,8 +286,16 @@ impl Hub {
     /// The source has loaded what it keeps: ids up to `floor` are beyond
     /// reach (of the window; a source's [`History`] may still have them).
     /// Resuming clients are let in from now on.
+    ///
+    /// The newest id is at least `floor` from then on, even with nothing in
+    /// the window (a source whose log is read on demand, or whose newest
+    /// entries were all invalid): a client resuming from below it must be
+    /// replayed up to it, from the source's log.
     pub fn load(&self, floor: EventId) {
-        self.lock().floor = floor;
+        let mut w = self.lock();
+        w.floor = floor;
+        w.last_id = w.last_id.max(Some(floor));
+        drop(w);
         self.loaded.send_replace(true);
     }
 
@@ -471,6 +479,19 @@ mod tests {
         assert!(hub.is_loaded());
         assert_eq!(ids(hub.read(EventId::new(4, 0), EventId::new(5, 0), 10)), [EventId::new(5, 0)]);
         assert!(matches!(sub.live.try_recv(), Err(broadcast::error::TryRecvError::Empty)));
+    }
+
+    #[test]
+    fn a_load_with_an_empty_window_still_marks_the_newest_id() {
+        let hub = Hub::new(16, 100, 16384, None);
+        hub.load(EventId::new(0, 5));
+        // A resume from 0-1 must be replayed up to 0-5, from the source's log.
+        assert_eq!(hub.subscribe(None).last_id, Some(EventId::new(0, 5)));
+        assert!(
+            matches!(hub.read(EventId::new(0, 1), EventId::new(0, 5), 10), Window::Below(f) if f == EventId::new(0, 5))
+        );
+        assert!(matches!(hub.publish(&raw(0), Some(EventId::new(0, 5))), Err(PublishError::Stale { .. })));
+        assert_eq!(hub.publish(&raw(0), Some(EventId::new(0, 6))).unwrap(), EventId::new(0, 6));
     }
 
     #[tokio::test]

@@ -28,6 +28,9 @@ pub const DELIVERY_LATENCY: &str = "rtn_delivery_latency_seconds";
 pub const SOURCE_UP: &str = "rtn_source_up";
 /// Counter: source (re)connections.
 pub const SOURCE_CONNECTS: &str = "rtn_source_connects_total";
+/// Counter: events the rabbitmq source refused and republished to its
+/// dead-letter exchange, labelled `reason` (see [`DEAD_LETTER_REASONS`]).
+pub const EVENTS_DEAD_LETTERED: &str = "rtn_events_dead_lettered_total";
 /// Gauge: readers of the SSE feed (`/v2/stream/recentchange`) connected now.
 pub const SSE_CLIENTS_CONNECTED: &str = "rtn_sse_clients_connected";
 /// Gauge, always 1: which gateway this is (`version`, `revision`), so
@@ -49,6 +52,10 @@ pub const REJECT_REASONS: &[&str] = &[
     "rate",
     "frame_too_big",
 ];
+
+/// Every `reason` of [`EVENTS_DEAD_LETTERED`] (an event the broker holds but
+/// the gateway cannot accept), present at zero on a rabbitmq gateway.
+pub const DEAD_LETTER_REASONS: &[&str] = &["invalid", "too_large"];
 
 /// The git revision the binary was built from (`build.rs`), or `unknown`.
 pub const REVISION: &str = env!("RTN_REVISION");
@@ -121,6 +128,11 @@ fn register_at_zero(source: &'static str) {
     for name in [MESSAGES_SENT, SLOW_CLIENT_DROPS, SOURCE_CONNECTS] {
         metrics::counter!(name).increment(0);
     }
+    if source == "rabbitmq" {
+        for reason in DEAD_LETTER_REASONS {
+            metrics::counter!(EVENTS_DEAD_LETTERED, "reason" => *reason).increment(0);
+        }
+    }
     metrics::gauge!(CLIENTS_CONNECTED).increment(0.0);
     metrics::gauge!(SOURCE_UP).increment(0.0);
     metrics::gauge!(SSE_CLIENTS_CONNECTED).increment(0.0);
@@ -137,6 +149,10 @@ fn describe() {
     describe_histogram!(DELIVERY_LATENCY, Unit::Seconds, "Event received to written to a socket");
     describe_gauge!(SOURCE_UP, "1 while the event source is connected");
     describe_counter!(SOURCE_CONNECTS, "Event source (re)connections");
+    describe_counter!(
+        EVENTS_DEAD_LETTERED,
+        "Events refused by the gateway and republished to the dead-letter exchange"
+    );
     describe_gauge!(SSE_CLIENTS_CONNECTED, "Readers of the SSE feed connected now");
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which build this gateway runs");
 }

@@ -186,3 +186,26 @@ fn every_environment_variable_is_in_help_and_readme() {
     let missing: Vec<&String> = vars.iter().filter(|v| !readme.contains(&format!("| `{v}` |"))).collect();
     assert!(missing.is_empty(), "README's environment table misses {missing:?}");
 }
+
+/// The rabbitmq source's settings, with the URL's user and password left out.
+#[test]
+fn check_config_shows_the_rabbitmq_settings_without_the_password() {
+    let out = run(
+        &["check-config", "--source", "rabbitmq", "--amqp-max-age", "12h"],
+        &[("RTN_AMQP_URL", "amqps://gateway:hunter2-password@mq.example:5671/%2f")],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    for expected in [
+        "source = \"rabbitmq\"",
+        "amqp-url = \"amqps://***@mq.example:5671/%2f\"",
+        "amqp-stream = \"realtimenotify.events\"",
+        "amqp-max-age = \"12h\"",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"), "{stdout}\n{stderr}");
+    let bad = run(&["check-config", "--source", "rabbitmq"], &[("RTN_AMQP_URL", "amqp://gateway:hunter2@")]);
+    assert!(!bad.status.success());
+    assert!(!text(&bad.stderr).contains("hunter2"), "{}", text(&bad.stderr));
+}

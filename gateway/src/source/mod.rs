@@ -9,6 +9,7 @@
 //! [`Readiness`] (behind `GET /readyz`).
 
 pub mod http;
+pub mod rabbitmq;
 pub mod redis_pubsub;
 pub mod redis_stream;
 
@@ -56,6 +57,9 @@ pub fn from_settings(settings: &Settings) -> anyhow::Result<Box<dyn Source>> {
             Box::new(redis_stream::RedisStream::new(broker()?, settings.stream_key.clone(), settings.replay_window))
         }
         SourceKind::Http => Box::new(http::HttpSource),
+        SourceKind::Rabbitmq => Box::new(rabbitmq::RabbitMq::new(
+            settings.amqp.clone().ok_or_else(|| anyhow::anyhow!("--source rabbitmq needs --amqp-url"))?,
+        )),
     })
 }
 
