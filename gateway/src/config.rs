@@ -181,6 +181,11 @@ pub struct Options {
     /// Log format [default: human]
     #[arg(long, env = "RTN_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+
+    /// Connections the kernel queues for accept (listen backlog); capped by
+    /// net.core.somaxconn [default: 4096]
+    #[arg(long, env = "RTN_LISTEN_BACKLOG")]
+    pub listen_backlog: Option<u32>,
 }
 
 /// Takes each field from `$a`, else from `$b`.
@@ -203,7 +208,7 @@ impl Options {
             max_event_bytes, client_queue, replay_window, ping_interval, idle_timeout,
             write_timeout, max_lag, handshake_timeout, max_client_frame, client_rate, auth_mode, token_secrets,
             wiki_id, token_leeway, allowed_origins, max_connections_per_ip, max_connections, trusted_proxies,
-            shutdown_grace, log_format))
+            shutdown_grace, log_format, listen_backlog))
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Options> {
@@ -244,6 +249,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<crate::admission::Proxies>,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// The listening socket's backlog ([`crate::listener::bind`]).
+    pub listen_backlog: u32,
 }
 
 impl TryFrom<Options> for Settings {
@@ -285,6 +292,7 @@ impl TryFrom<Options> for Settings {
             trusted_proxies: o.trusted_proxies.unwrap_or_default(),
             shutdown_grace: secs(o.shutdown_grace, 10),
             log_format: o.log_format.unwrap_or(LogFormat::Human),
+            listen_backlog: o.listen_backlog.unwrap_or(crate::listener::BACKLOG).max(1),
         };
         if s.source == SourceKind::Http && s.ingest_secret.is_none() {
             bail!("--source http needs --ingest-secret (or RTN_INGEST_SECRET): without it nobody could publish");
