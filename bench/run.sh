@@ -72,6 +72,7 @@ case "$CANDIDATE" in gateway|node) ;; *) echo "--candidate must be gateway or no
 
 OUT=${OUT:-$ROOT/target/rtn-bench/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # the Node peer runs elsewhere
 WORK=$(mktemp -d /tmp/rtn-bench.XXXXXX)
 PIDS=()
 cleanup() {

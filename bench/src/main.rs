@@ -590,6 +590,8 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
     let mut con = tokio::time::timeout(Duration::from_secs(10), redis.get_multiplexed_async_connection())
         .await
         .context("redis connect timeout")??;
+    // The client's default of 500 ms per reply fails a pipelined burst on a busy machine.
+    con.set_response_timeout(Duration::from_secs(30));
     let subscribers: Vec<(String, i64)> =
         redis::cmd("PUBSUB").arg("NUMSUB").arg(&args.channel).query_async(&mut con).await.context("PUBSUB NUMSUB")?;
     let numsub = subscribers.first().map_or(0, |s| s.1);

@@ -197,19 +197,14 @@ fn fmt(v: Option<f64>, decimals: usize) -> String {
 }
 
 fn thousands(n: i64) -> String {
-    let s = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
+    let digits = n.unsigned_abs().to_string();
+    let head = match digits.len() % 3 {
+        0 => 3.min(digits.len()),
+        r => r,
+    };
+    let mut groups = vec![&digits[..head]];
+    groups.extend(digits.as_bytes()[head..].chunks(3).map(|g| std::str::from_utf8(g).unwrap_or_default()));
+    format!("{}{}", if n < 0 { "-" } else { "" }, groups.join(","))
 }
 
 /// A sweep step passes when every ready client got every event with p99 under 100 ms.
