@@ -788,6 +788,29 @@ mod tests {
         Shared::new(limits, verifier, Arc::new(Hub::new(16, 16, 16384, None)))
     }
 
+    /// What an idle connection costs is mostly these (see `bench/run.sh`,
+    /// scenario idle): the client, its socket, and the task's future, which
+    /// keeps room for the largest state of its loop. The bounds are what
+    /// they measure today, so a change that makes every connection bigger
+    /// fails here first, and says by how much.
+    #[test]
+    fn what_each_connection_holds_stays_small() {
+        use std::mem::size_of;
+        let opening: Opening = Box::pin(async { None });
+        let task = serve(opening);
+        let sizes = [
+            ("Client", size_of::<Client>(), 464),
+            ("Socket", size_of::<Socket>(), 312),
+            ("client::serve future", std::mem::size_of_val(&task), 648),
+        ];
+        for (what, size, _) in sizes {
+            eprintln!("{what}: {size} bytes");
+        }
+        for (what, size, bound) in sizes {
+            assert!(size <= bound, "{what} is {size} bytes, more than {bound}");
+        }
+    }
+
     /// The handshake (`server::admit`) and the messages (`Client::on_text`,
     /// `Client::on_auth`) ask the same two functions, so they cannot drift.
     #[test]
