@@ -5,6 +5,7 @@
 
 use MediaWiki\Extension\RealTimeNotify\EventBuilder;
 use MediaWiki\Extension\RealTimeNotify\EventPublisher;
+use MediaWiki\Extension\RealTimeNotify\GatewayStatus;
 use MediaWiki\Extension\RealTimeNotify\Retry\RetryPolicy;
 use MediaWiki\Extension\RealTimeNotify\Retry\RetryQueue;
 use MediaWiki\Extension\RealTimeNotify\Targeting\AlertRules;
@@ -51,6 +52,36 @@ return [
 				DeferredUpdates::addCallableUpdate( $callback, DeferredUpdates::POSTSEND );
 			},
 			$services->get( 'RealTimeNotify.RetryQueue' )
+		);
+	},
+
+	'RealTimeNotify.GatewayStatus' => static function ( MediaWikiServices $services ): GatewayStatus {
+		$config = $services->getMainConfig();
+		$url = (string)$config->get( 'RealTimeNotifyStatusUrl' );
+		if ( $url === '' ) {
+			$url = GatewayStatus::urlFromGatewayUrl(
+				(string)$config->get( 'RealTimeNotifyGatewayUrl' ),
+				(string)$config->get( 'CanonicalServer' )
+			);
+		}
+		$http = $services->getHttpRequestFactory();
+		$timeout = (float)$config->get( 'RealTimeNotifyConnectTimeout' ) + (float)$config->get( 'RealTimeNotifyReadTimeout' );
+		return new GatewayStatus(
+			$url,
+			(string)$config->get( 'RealTimeNotifySecret' ),
+			WikiId::fromConfig( $config ),
+			static function ( string $url, string $authorization ) use ( $http, $timeout ): array {
+				$request = $http->create( $url, [
+					'method' => 'GET',
+					'timeout' => max( 1.0, $timeout ),
+					// An internal service: never through $wgHTTPProxy (as HttpTransport).
+					'noProxy' => true,
+					'followRedirects' => false,
+				], __METHOD__ );
+				$request->setHeader( 'Authorization', $authorization );
+				$request->execute();
+				return [ (int)$request->getStatus(), (string)$request->getContent() ];
+			}
 		);
 	},
 

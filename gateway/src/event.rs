@@ -50,6 +50,9 @@ pub enum EventType {
     /// An alerted edit was dealt with (patrolled, reverted): addressed like alerts, the
     /// browser updates the open alerts it covers.
     Handled,
+    /// The status page's "send a test event" (Special:RealTimeNotifyStatus): addressed to the
+    /// administrator who sent it, never shown as a popup; it only measures the round trip.
+    Test,
 }
 
 /// One change on the wiki, as documented in `docs/events.md`.

@@ -347,6 +347,12 @@ impl Hub {
         self.lock().last_id
     }
 
+    /// When the newest event in the window was received (a preloaded one:
+    /// when it was loaded), for the status page's "age of the last event".
+    pub fn last_received_at(&self) -> Option<Instant> {
+        self.lock().events.back().map(|e| e.received_at)
+    }
+
     /// Number of live receivers (connected clients).
     pub fn receivers(&self) -> usize {
         self.lock().tx.as_ref().map_or(0, |tx| tx.receiver_count())

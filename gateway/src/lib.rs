@@ -4,6 +4,7 @@
 //! The pieces, each in its own module:
 //!
 //! - [`config`]: flags, `RTN_*` environment and TOML file → [`config::Settings`];
+//! - [`config_check`]: `check-config`, `gen-config`, the environment in `--help`;
 //! - [`event`]: the event schema, validation, ids, and the shared frame;
 //! - [`hub`]: fan-out (a broadcast channel) plus the replay window;
 //! - [`history`]: what a resuming client missed: the window, then the
@@ -22,6 +23,7 @@
 //! - [`upgrade`]: the WebSocket handshake, down to the bare TCP stream;
 //! - [`socket`]: tungstenite on that stream, driven by tokio's readiness;
 //! - [`metrics`]: metric names and the Prometheus exporter;
+//! - [`status`]: `GET /v1/status` for the wiki's status page, behind a status token;
 //! - [`logging`]: log output, with every field escaped.
 //!
 //! Shutdown is one [`CancellationToken`](tokio_util::sync::CancellationToken)
@@ -33,6 +35,7 @@ pub mod auth;
 pub mod broker;
 pub mod client;
 pub mod config;
+pub mod config_check;
 pub mod event;
 pub mod filter;
 pub mod history;
@@ -44,4 +47,5 @@ pub mod protocol;
 pub mod server;
 pub mod socket;
 pub mod source;
+pub mod status;
 pub mod upgrade;

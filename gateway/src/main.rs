@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use realtimenotify::config::{Options, Settings};
+use realtimenotify::config_check;
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc instead of glibc's malloc: a gateway holds many thousands of
@@ -16,7 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Real-time push notifications for MediaWiki: a WebSocket gateway fed by
 /// Redis (pub/sub or Streams) or by HTTP POSTs from the wiki.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,11 +33,52 @@ enum Command {
     ///   realtimenotify serve --config /etc/realtimenotify.toml
     #[command(verbatim_doc_comment)]
     Serve(Options),
+    /// Check a configuration before a deploy: the --config file, the RTN_*
+    /// environment and the flags, as `serve` would take them. Prints the
+    /// effective settings (secrets redacted); exits 2 on any problem.
+    ///
+    /// Example:
+    ///   sudo -u realtimenotify env $(cat /etc/realtimenotify/gw1.env) \
+    ///     realtimenotify check-config --config /etc/realtimenotify/gw1.toml
+    #[command(verbatim_doc_comment)]
+    CheckConfig(Options),
+    /// Print a complete, commented configuration file (every setting, its
+    /// default and what it is for) to start from.
+    ///
+    /// Example:
+    ///   realtimenotify gen-config > /etc/realtimenotify/gw1.toml
+    #[command(verbatim_doc_comment)]
+    GenConfig,
+}
+
+/// `--version`: the crate version and the git revision it was built from,
+/// as `rtn_build_info` reports them.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("RTN_REVISION"), ")");
+
+/// The command line, with the list of environment variables (built from
+/// the settings themselves, see [`config_check::environment_help`]) under
+/// `--help` of the command and of each subcommand that reads them.
+fn parse() -> Cli {
+    let environment = config_check::environment_help();
+    let command = Cli::command()
+        .after_help(environment.clone())
+        .mut_subcommand("serve", |c| c.after_help(environment.clone()))
+        .mut_subcommand("check-config", |c| c.after_help(environment.clone()));
+    match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let Command::Serve(options) = cli.command;
+    let options = match parse().command {
+        Command::Serve(options) => options,
+        Command::CheckConfig(options) => return check_config(options),
+        Command::GenConfig => {
+            print!("{}", config_check::EXAMPLE_CONFIG);
+            return ExitCode::SUCCESS;
+        }
+    };
     let settings = match options.with_file().and_then(Settings::try_from) {
         Ok(settings) => settings,
         Err(err) => {
@@ -52,6 +94,28 @@ fn main() -> ExitCode {
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "gateway failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `check-config`: the effective settings on stdout, or every problem on
+/// stderr and exit status 2 (as `serve` exits on a bad configuration).
+fn check_config(options: Options) -> ExitCode {
+    let environment: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .collect();
+    match config_check::check(options, &environment) {
+        Ok(effective) => {
+            print!("{effective}");
+            eprintln!("realtimenotify: configuration OK");
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("realtimenotify: error: {problem}");
+            }
+            eprintln!("realtimenotify: configuration has {} problem(s)", problems.len());
+            ExitCode::from(2)
         }
     }
 }

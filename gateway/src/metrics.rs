@@ -68,6 +68,13 @@ impl Exporter {
         self.process.collect();
         self.handle.render()
     }
+
+    /// Like [`Exporter::render`], without reading the process's metrics
+    /// afresh: for `/v1/status` (see [`crate::status`]), which needs only
+    /// the gateway's own counters.
+    pub fn render_own(&self) -> String {
+        self.handle.render()
+    }
 }
 
 /// Installs the global recorder, with every counter present at zero (`source`

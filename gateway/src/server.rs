@@ -61,6 +61,8 @@ struct AppState {
     metrics: Option<crate::metrics::Exporter>,
     shutdown: CancellationToken,
     clients: TaskTracker,
+    /// `GET /v1/status` (see [`crate::status`]).
+    status: crate::status::Status,
 }
 
 /// Serves until `shutdown` fires, then closes every client with 1001 and
@@ -101,7 +103,10 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: Cancellati
         settings.max_connections_per_ip,
         max_connections,
     ));
+    let status = crate::status::Status::new(&settings, ready.clone(), hub.clone(), metrics.clone());
+    tokio::spawn(status.clone().run_sampler(shutdown.clone()));
     let state = AppState {
+        status,
         hub: hub.clone(),
         ready,
         shared: Arc::new(Shared::new(limits, verifier, hub.clone())),
@@ -165,6 +170,10 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(
+            "/v1/status",
+            get(|State(st): State<AppState>, headers: HeaderMap| crate::status::handler(st.status, headers)),
+        )
         .with_state(state)
 }
 

@@ -99,8 +99,9 @@ Notices.prototype.wants = function ( event ) {
 	if ( o.wiki && event.wiki && event.wiki !== o.wiki ) {
 		return false;
 	}
-	if ( event.type === 'handled' ) {
-		// Never a popup of its own: it updates the alerts it covers (see #handled).
+	if ( event.type === 'handled' || event.type === 'test' ) {
+		// Never a popup of its own: `handled` updates the alerts it covers (see #handled), `test`
+		// is the status page's round trip (Special:RealTimeNotifyStatus).
 		return false;
 	}
 	return !!o.showOwn || !o.userName || event.user_name !== o.userName;

@@ -61,7 +61,7 @@ test( 'event types and reason codes match the contract', () => {
 	const names = contract( 'names.json' );
 	const limits = contract( 'limits.json' );
 	const Notices = load( 'notices.js' );
-	assert.deepEqual( [ ...Notices.TYPES, 'alert', 'handled' ].sort(), [ ...names.event_types ].sort() );
+	assert.deepEqual( [ ...Notices.TYPES, 'alert', 'handled', 'test' ].sort(), [ ...names.event_types ].sort() );
 	assert.deepEqual( [ ...Notices.HANDLED ], names.handled_codes );
 	// Copied: arrays from the module's own context have another Array prototype.
 	assert.deepEqual( [ ...Notices.REASONS ], names.alert_reasons );

@@ -35,7 +35,8 @@ class ServiceWiringTest extends WikiTestCase {
 	public function testEveryServiceResolvesToWhatItDeclares() {
 		$wiring = self::wiring();
 		$this->assertSame( [
-			'RealTimeNotify.EventBuilder', 'RealTimeNotify.EventPublisher', 'RealTimeNotify.RetryQueue',
+			'RealTimeNotify.EventBuilder', 'RealTimeNotify.EventPublisher', 'RealTimeNotify.GatewayStatus',
+			'RealTimeNotify.RetryQueue',
 			'RealTimeNotify.Targeting', 'RealTimeNotify.TokenIssuer', 'RealTimeNotify.Transport',
 			'RealTimeNotify.Visibility', 'RealTimeNotify.WatcherLookup',
 		], array_keys( $wiring ) );
