@@ -169,6 +169,7 @@ pub fn effective(s: &Settings) -> String {
         ("client-rate", s.client_rate.to_string()),
         ("shutdown-grace", s.shutdown_grace.as_secs().to_string()),
         ("log-format", quoted(log_format)),
+        ("listen-backlog", s.listen_backlog.to_string()),
     ]);
     let mut text = String::from("# The settings `realtimenotify serve` would run with; secrets redacted.\n");
     for (name, value) in lines {
