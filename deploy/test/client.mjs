@@ -16,7 +16,11 @@ import { request } from 'node:https';
 import { randomBytes } from 'node:crypto';
 
 // The helpers every JavaScript harness shares (free ports, polling, /readyz) live in e2e/lib/net.mjs.
-export { sleep, poll as waitFor } from '../../e2e/lib/net.mjs';
+import { sleep, poll } from '../../e2e/lib/net.mjs';
+
+export { sleep };
+/** Polls fn until it returns something truthy (returned), or null after `timeout` ms. */
+export const waitFor = poll;
 
 // --- Redis: just enough RESP for XADD -----------------------------------------------------
 
