@@ -71,7 +71,6 @@ export async function waitFor(fn, { timeout = 10000, interval = 50, what = 'cond
   }
 }
 
-
 /** A child process whose output goes to artifacts/logs/NAME.log; killed by stop(). */
 class Proc {
   constructor(name, cmd, args, opts = {}) {
