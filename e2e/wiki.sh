@@ -4,7 +4,7 @@
 #
 #   e2e/wiki.sh create DIR PORT REDIS_PORT GATEWAY_WS_URL
 #       Install a fresh SQLite wiki into DIR (any wiki already there is wiped; DIR/extra.php
-#       is kept), load the extension from this checkout, create users:
+#       is kept), load the extension from this checkout, create the users of e2e/accounts:
 #         Admin / RealTime-Admin-1   (sysop, bureaucrat)
 #         Alice / RealTime-Alice-1   (realtimenotify-enable = 1)
 #         Bob   / RealTime-Bob-1     (preference off)
@@ -43,12 +43,14 @@ else
 fi
 
 WIKI_ID=testwiki
-ADMIN_PASS='RealTime-Admin-1'
-ALICE_PASS='RealTime-Alice-1'
-BOB_PASS='RealTime-Bob-1'
-CAROL_PASS='RealTime-Carol-1'
-DAVE_PASS='RealTime-Dave-1'
-PATTY_PASS='RealTime-Patty-1'
+# The accounts and their passwords: e2e/accounts.
+password() { awk -v user="$1" '$1 == user { print $2 }' "$REPO/e2e/accounts"; }
+ADMIN_PASS=$(password Admin)
+ALICE_PASS=$(password Alice)
+BOB_PASS=$(password Bob)
+CAROL_PASS=$(password Carol)
+DAVE_PASS=$(password Dave)
+PATTY_PASS=$(password Patty)
 MARKER=.realtimenotify-wiki
 
 die() { echo "wiki.sh: $*" >&2; exit 1; }

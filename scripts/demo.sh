@@ -18,7 +18,9 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${RTN_DEMO_DIR:-$REPO/.work/demo}
-BOB_PASS='RealTime-Bob-1'
+# The accounts e2e/wiki.sh creates, and their passwords: e2e/accounts.
+password() { awk -v user="$1" '$1 == user { print $2 }' "$REPO/e2e/accounts"; }
+BOB_PASS=$(password Bob)
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
@@ -168,11 +170,11 @@ cat <<EOF
   RealTimeNotify demo is running.
 
   Wiki:     $WIKI_URL
-  Accounts: Alice / RealTime-Alice-1   (live notifications ON: every change)
+  Accounts: Alice / $(password Alice)   (live notifications ON: every change)
             Bob   / $BOB_PASS     (live notifications off: he makes the changes)
-            Carol / RealTime-Carol-1   (ON, mode "watchlist": only pages she watches)
-            Patty / RealTime-Patty-1   (patroller, mode "alerts": blankings, large removals...)
-            Admin / RealTime-Admin-1   (administrator)
+            Carol / $(password Carol)   (ON, mode "watchlist": only pages she watches)
+            Patty / $(password Patty)   (patroller, mode "alerts": blankings, large removals...)
+            Admin / $(password Admin)   (administrator)
 
   Watch edits arrive:
     1. In a browser, open $WIKI_URL/index.php?title=Special:UserLogin and sign in as Alice.

@@ -115,6 +115,9 @@ struct Args {
     /// Seconds to hold all clients after they are ready, sampling the server's RSS for its peak
     #[arg(long, default_value_t = 0.0)]
     hold: f64,
+    /// Percent of the machine's CPUs busy before this run (`rtn-report busy`), kept in the JSON
+    #[arg(long)]
+    machine_busy: Option<u64>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -587,6 +590,8 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
     let mut con = tokio::time::timeout(Duration::from_secs(10), redis.get_multiplexed_async_connection())
         .await
         .context("redis connect timeout")??;
+    // The client's default of 500 ms per reply fails a pipelined burst on a busy machine.
+    con.set_response_timeout(Duration::from_secs(30));
     let subscribers: Vec<(String, i64)> =
         redis::cmd("PUBSUB").arg("NUMSUB").arg(&args.channel).query_async(&mut con).await.context("PUBSUB NUMSUB")?;
     let numsub = subscribers.first().map_or(0, |s| s.1);
@@ -877,6 +882,7 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
         "server_cpu_secs": { "connect": server_cpu_connect, "deliver": server_cpu_deliver },
         "server_cpu_us_per_delivery": server_cpu_deliver.filter(|_| delivered > 0).map(|c| c * 1e6 / delivered as f64),
         "bench_cpu_secs": bench_cpu,
+        "machine_busy_pct": args.machine_busy,
     });
 
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
@@ -931,6 +937,23 @@ async fn run(args: Arc<Args>) -> anyhow::Result<()> {
         );
     }
     println!("bench CPU s {}", f(bench_cpu));
+    // One line for bench/run.sh's progress log (stderr, last line).
+    let per_conn = |at: Option<u64>| match (rss_before, at) {
+        (Some(b), Some(a)) if ready > 0 => format!("{:.0}", (a as f64 - b as f64) * 1024.0 / ready as f64),
+        _ => "-".into(),
+    };
+    eprintln!(
+        "{:<8} ready {ready}/{} in {connect_secs:.2}s | delivered {delivered}/{expected} lost {lost} ended {} | \
+         {dps:.0} dlv/s | p50 {} p99 {} ms | rss/conn idle {} after {} B | cpu {} us/dlv",
+        args.label,
+        args.clients,
+        ended.values().sum::<u64>(),
+        f(q(0.5)),
+        f(q(0.99)),
+        per_conn(rss_idle),
+        per_conn(rss_after),
+        f(server_cpu_deliver.filter(|_| delivered > 0).map(|c| c * 1e6 / delivered as f64)),
+    );
     if let Some(path) = &args.json_out {
         std::fs::write(path, serde_json::to_string_pretty(&result)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

@@ -15,20 +15,12 @@ import { connect } from 'node:net';
 import { request } from 'node:https';
 import { randomBytes } from 'node:crypto';
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// The helpers every JavaScript harness shares (free ports, polling, /readyz) live in e2e/lib/net.mjs.
+import { sleep, poll } from '../../e2e/lib/net.mjs';
 
+export { sleep };
 /** Polls fn until it returns something truthy (returned), or null after `timeout` ms. */
-export async function waitFor(fn, { timeout = 10000, interval = 50 } = {}) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) return null;
-    await sleep(interval);
-  }
-}
+export const waitFor = poll;
 
 // --- Redis: just enough RESP for XADD -----------------------------------------------------
 

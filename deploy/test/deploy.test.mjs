@@ -31,7 +31,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -39,6 +38,7 @@ import { fileURLToPath } from 'node:url';
 import {
   sleep, waitFor, Redis, Publisher, httpReq, clientsPerGateway, WsClient, trust,
 } from './client.mjs';
+import { freePorts, httpStatus, waitReady } from '../../e2e/lib/net.mjs';
 
 const DEPLOY = dirname(dirname(fileURLToPath(import.meta.url)));
 const BIN = process.env.RTN_GATEWAY_BIN;
@@ -102,29 +102,6 @@ function run(cmd, args, opts = {}) {
   return spawnSync(cmd, args, { env: ENV, encoding: 'utf8', ...opts });
 }
 
-async function freePorts(n) {
-  const servers = [];
-  for (let i = 0; i < n; i++) {
-    const s = createServer();
-    await new Promise((r) => s.listen(0, '127.0.0.1', r));
-    servers.push(s);
-  }
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-/** HTTP status of GET path on 127.0.0.1:port, plain HTTP; 0 when nothing answers. */
-async function httpStatus(port, path) {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) });
-    await res.text();
-    return res.status;
-  } catch {
-    return 0;
-  }
-}
-
 const waitStatus = (port, path, status, ms) => waitFor(async () => (await httpStatus(port, path)) === status,
   { timeout: ms, interval: 100 });
 
@@ -162,7 +139,7 @@ async function startGateway(name) {
     '--listen', `127.0.0.1:${g.port}`, '--redis-url', `redis://127.0.0.1:${ports.redis}`,
     '--max-connections-per-ip', '2',
   ], { env: { ...ENV, RTN_LOG: 'info' } });
-  return Boolean(await waitStatus(g.port, '/readyz', 200, 10000));
+  return waitReady(g.port, { timeout: 10000, interval: 100 });
 }
 
 const gatewayList = () => Object.values(gateways).map((g) => ({ name: g.name, port: g.port }));

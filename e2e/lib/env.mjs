@@ -5,7 +5,7 @@
 // does not have runs inside a Debian root (scripts/mw-root.sh; RTN_MW_ROOT is its path, set by
 // e2e/run.sh, or found here), through chroot, on the host's network.
 import { spawn, execFileSync } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import {
   mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream, existsSync, readFileSync, copyFileSync,
 } from 'node:fs';
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { sleep, freePorts, waitReady } from './net.mjs';
 
 export const E2E = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = resolve(E2E, '..');
@@ -45,17 +46,12 @@ export const ARTIFACTS = join(E2E, 'artifacts', `mw-${MW_VERSION}`);
 export const GATEWAY_BIN = process.env.RTN_GATEWAY_BIN || join(REPO, 'target/release/realtimenotify');
 export const CHROMIUM = process.env.RTN_CHROMIUM || '/usr/bin/chromium';
 
-export const USERS = {
-  Alice: 'RealTime-Alice-1', // opted in to live notifications
-  Bob: 'RealTime-Bob-1', // not opted in
-  Admin: 'RealTime-Admin-1',
-  Carol: 'RealTime-Carol-1', // opted in, mode watchlist
-  Dave: 'RealTime-Dave-1', // opted in, mode watchlist
-  Patty: 'RealTime-Patty-1', // patroller (right patrol), opted in, mode alerts
-  Pat2: 'RealTime-Pat2-1', // made by the tests that need a second patroller (e2e/tests/alerts.test.mjs)
-};
+/** The test accounts, name → password (e2e/accounts, which e2e/wiki.sh creates). */
+export const USERS = Object.fromEntries(readFileSync(join(E2E, 'accounts'), 'utf8').split('\n')
+  .filter((line) => line.trim() && !line.startsWith('#'))
+  .map((line) => line.split(/\s+/).slice(0, 2)));
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { sleep, freePort } from './net.mjs';
 
 /**
  * Echo (REL1_43, for MediaWiki 1.43): RTN_ECHO, or the shared folder's tarball beside the
@@ -89,18 +85,6 @@ export async function waitFor(fn, { timeout = 10000, interval = 50, what = 'cond
     }
     await sleep(interval);
   }
-}
-
-export function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
 }
 
 /** A child process whose output goes to artifacts/logs/NAME.log; killed by stop(). */
@@ -167,10 +151,8 @@ export async function startGateway(port, redisPort, extraArgs = [], env = {}) {
     'serve', '--listen', `127.0.0.1:${port}`, ...source,
     '--redis-url', `redis://127.0.0.1:${redisPort}`, ...extraArgs,
   ], { env: { ...process.env, NO_COLOR: '1', RTN_LOG: process.env.RTN_LOG || 'info', ...env } });
-  await waitFor(async () => {
-    if (!p.running) throw new Error(`gateway exited, see ${p.log}`);
-    return httpOk(`http://127.0.0.1:${port}/readyz`);
-  }, { timeout: 15000, what: 'gateway /readyz' });
+  const alive = () => { if (!p.running) throw new Error(`gateway exited, see ${p.log}`); };
+  if (!await waitReady(port, { timeout: 15000, alive })) throw new Error('timed out after 15000 ms waiting for gateway /readyz');
   return p;
 }
 
@@ -197,9 +179,7 @@ function run(cmd, args, opts = {}) {
  */
 export async function startEnv(name, opts = {}) {
   const env = { name, procs: [], browsers: [], dirs: [] };
-  env.redisPort = await freePort();
-  env.gatewayPort = await freePort();
-  env.wikiPort = await freePort();
+  [env.redisPort, env.gatewayPort, env.wikiPort] = await freePorts(3);
   env.wsUrl = `ws://127.0.0.1:${env.gatewayPort}/v1/ws`;
   env.wiki = `http://127.0.0.1:${env.wikiPort}`;
   env.gatewayArgs = opts.gatewayArgs || [];

@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -33,7 +34,7 @@ use crate::history::{Replay, Step};
 use crate::hub::{Hub, Item};
 use crate::metrics as m;
 use crate::protocol::{close, Refusal};
-use crate::socket::Socket;
+use crate::socket::{text_frame, Socket};
 
 /// Per-connection limits, from [`Settings`](crate::config::Settings).
 #[derive(Debug, Clone)]
@@ -387,17 +388,19 @@ impl Client {
                     return Err(Exit::Close(close::TRY_AGAIN_LATER, "history unavailable: reconnect with since"));
                 }
             };
+            let mut frames = Vec::new();
             for envelope in &page {
                 if !self.fresh(envelope) {
                     continue;
                 }
                 if let Some(gone) = replay.take_lost() {
                     let lost = lost_frame(self.last_sent.unwrap_or(gone.since), envelope.id.prev(), Some(envelope.id));
-                    self.feed_json(lost, until).await?;
+                    frames.push(json_frame(&lost));
                 }
-                count += usize::from(self.deliver(envelope, until).await?);
+                count += usize::from(self.take(envelope, &mut frames));
             }
-            self.flush(until).await?;
+            self.write(&frames, until).await?;
+            drop(frames);
             drop(page);
             if self.shared.hub.is_closed() {
                 return Err(going_away());
@@ -413,15 +416,17 @@ impl Client {
             let lost = lost_frame(self.last_sent.unwrap_or(gone.since), gone.upto, Some(gone.upto.next()));
             self.last_sent = self.last_sent.max(Some(gone.upto));
             let until = self.write_deadline();
-            self.feed_json(lost, until).await?;
+            self.write(&[json_frame(&lost)], until).await?;
         }
         let resumed = json!({"op": "resumed", "since": since.to_string(), "count": count});
         Ok(self.send_json(resumed).await?)
     }
 
     /// Takes `first` and then whatever else is queued already (up to
-    /// [`BATCH`]), and flushes once: under a burst a client costs one wake-up
-    /// and one write per batch instead of one per event.
+    /// [`BATCH`]), and writes once: under a burst a client costs one wake-up
+    /// and one `writev` per batch instead of one per event, and at any rate
+    /// an event costs a client a reference to the frame every client shares
+    /// (see [`crate::socket`]).
     ///
     /// Everything taken before went out with the last flush, so the first
     /// event taken here is the client's oldest undelivered one: its age is
@@ -434,20 +439,19 @@ impl Client {
         })?;
         // When the oldest event of the batch arrived, and the deadline it sets.
         let mut oldest: Option<(std::time::Instant, tokio::time::Instant)> = None;
+        let mut frames = Vec::new();
         for taken in 1..=BATCH {
             match item {
                 Item::Event(envelope) => {
-                    let (_, until) = match oldest {
-                        Some(oldest) => oldest,
-                        None => *oldest.insert((envelope.received_at, self.lag_deadline(&envelope)?)),
-                    };
-                    self.deliver(&envelope, until).await.map_err(|err| self.write_failed(err, oldest))?;
+                    if oldest.is_none() {
+                        oldest = Some((envelope.received_at, self.lag_deadline(&envelope)?));
+                    }
+                    self.take(&envelope, &mut frames);
                 }
+                // The ping is queued in tungstenite, and so goes out before
+                // the frames taken so far: a control frame may come anywhere.
                 Item::Tick => self.on_tick().await?,
-                Item::Gap(floor) => {
-                    let until = oldest.map_or_else(|| self.write_deadline(), |(_, until)| until);
-                    self.on_gap(floor, until).await.map_err(|err| self.write_failed(err, oldest))?
-                }
+                Item::Gap(floor) => frames.extend(self.on_gap(floor)),
             }
             if taken == BATCH {
                 break; // the rest waits for the next turn of the loop
@@ -460,7 +464,7 @@ impl Client {
             };
         }
         let until = oldest.map_or_else(|| self.write_deadline(), |(_, until)| until);
-        self.flush(until).await.map_err(|err| self.write_failed(err, oldest))
+        self.write(&frames, until).await.map_err(|err| self.write_failed(err, oldest))
     }
 
     /// The deadline for writing `oldest`, the oldest event this client has
@@ -502,13 +506,12 @@ impl Client {
     }
 
     /// The source may have lost events up to `floor` (see [`Item::Gap`]):
-    /// tell a client whose position is older, mid-stream, and move it on.
-    async fn on_gap(&mut self, floor: EventId, until: tokio::time::Instant) -> Result<(), WriteError> {
-        let Some(since) = self.last_sent.filter(|&last| last < floor) else {
-            return Ok(());
-        };
+    /// tell a client whose position is older, mid-stream (the frame to
+    /// send), and move it on.
+    fn on_gap(&mut self, floor: EventId) -> Option<Bytes> {
+        let since = self.last_sent.filter(|&last| last < floor)?;
         self.last_sent = Some(floor);
-        self.feed_json(lost_frame(since, floor, None), until).await
+        Some(json_frame(&lost_frame(since, floor, None)))
     }
 
     /// The token timer fired: close the connection if its token is really
@@ -535,17 +538,18 @@ impl Client {
         !self.last_sent.is_some_and(|last| envelope.id <= last) && self.wants(&envelope.event)
     }
 
-    /// Queues one event if the client should be sent it ([`Client::fresh`]);
-    /// `Ok(true)` when it was queued (it goes out at the next flush).
-    async fn deliver(&mut self, envelope: &Envelope, until: tokio::time::Instant) -> Result<bool, WriteError> {
+    /// Adds the event's frame to `frames` if the client should be sent it
+    /// ([`Client::fresh`]); `true` when it was taken (it goes out with the
+    /// next [`Client::write`]).
+    fn take(&mut self, envelope: &Envelope, frames: &mut Vec<Bytes>) -> bool {
         if !self.fresh(envelope) {
-            return Ok(false);
+            return false;
         }
         self.last_sent = Some(envelope.id);
-        self.feed(Message::Text(envelope.frame.clone()), until).await?;
+        frames.push(envelope.wire.clone());
         self.shared.sent.increment(1);
         self.shared.latency.record(envelope.received_at.elapsed().as_secs_f64());
-        Ok(true)
+        true
     }
 
     /// Whether this client may see `event` and asked for it.
@@ -632,14 +636,20 @@ impl Client {
         Some(tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600)))
     }
 
-    async fn feed_json(&mut self, value: serde_json::Value, until: tokio::time::Instant) -> Result<(), WriteError> {
-        self.feed(Message::Text(Utf8Bytes::from(value.to_string())), until).await
-    }
-
-    /// Writes one JSON frame and flushes, within `--write-timeout`.
+    /// Writes one JSON frame, within `--write-timeout`.
     async fn send_json(&mut self, value: serde_json::Value) -> Result<(), WriteError> {
         let until = self.write_deadline();
-        self.send(Message::Text(Utf8Bytes::from(value.to_string())), until).await
+        self.write(&[json_frame(&value)], until).await
+    }
+
+    /// Writes `frames` after whatever is queued (a ping), and all of that.
+    async fn write(&mut self, frames: &[Bytes], until: tokio::time::Instant) -> Result<(), WriteError> {
+        let socket = &mut self.socket;
+        bounded(until, async move {
+            socket.write_frames(frames).await?;
+            socket.flush().await
+        })
+        .await
     }
 
     /// Writes one frame and flushes.
@@ -721,6 +731,11 @@ fn lost_frame(since: EventId, resume_after: EventId, oldest: Option<EventId>) ->
     lost
 }
 
+/// A text frame of `value` ([`crate::socket::text_frame`]).
+fn json_frame(value: &serde_json::Value) -> Bytes {
+    text_frame(value.to_string().as_bytes())
+}
+
 /// A socket write, given up at `until`: a client whose socket will not
 /// drain is closed rather than allowed to pin memory or fall further behind.
 async fn bounded<E>(
@@ -771,6 +786,29 @@ mod tests {
             messages_per_second: 20,
         };
         Shared::new(limits, verifier, Arc::new(Hub::new(16, 16, 16384, None)))
+    }
+
+    /// What an idle connection costs is mostly these (see `bench/run.sh`,
+    /// scenario idle): the client, its socket, and the task's future, which
+    /// keeps room for the largest state of its loop. The bounds are what
+    /// they measure today, so a change that makes every connection bigger
+    /// fails here first, and says by how much.
+    #[test]
+    fn what_each_connection_holds_stays_small() {
+        use std::mem::size_of;
+        let opening: Opening = Box::pin(async { None });
+        let task = serve(opening);
+        let sizes = [
+            ("Client", size_of::<Client>(), 464),
+            ("Socket", size_of::<Socket>(), 312),
+            ("client::serve future", std::mem::size_of_val(&task), 648),
+        ];
+        for (what, size, _) in sizes {
+            eprintln!("{what}: {size} bytes");
+        }
+        for (what, size, bound) in sizes {
+            assert!(size <= bound, "{what} is {size} bytes, more than {bound}");
+        }
     }
 
     /// The handshake (`server::admit`) and the messages (`Client::on_text`,

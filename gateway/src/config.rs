@@ -211,6 +211,11 @@ pub struct Options {
     /// Stream retention by size in bytes (x-max-length-bytes) [default: 1000000000]
     #[arg(long, env = "RTN_AMQP_MAX_BYTES")]
     pub amqp_max_bytes: Option<u64>,
+
+    /// Connections the kernel queues for accept (listen backlog); capped by
+    /// net.core.somaxconn [default: 4096]
+    #[arg(long, env = "RTN_LISTEN_BACKLOG")]
+    pub listen_backlog: Option<u32>,
 }
 
 /// Takes each field from `$a`, else from `$b`.
@@ -234,7 +239,7 @@ impl Options {
             write_timeout, max_lag, handshake_timeout, max_client_frame, client_rate, auth_mode, token_secrets,
             wiki_id, token_leeway, allowed_origins, max_connections_per_ip, max_connections, trusted_proxies,
             shutdown_grace, log_format, amqp_url, amqp_stream, amqp_exchange, amqp_dead_letter, amqp_max_age,
-            amqp_max_bytes))
+            amqp_max_bytes, listen_backlog))
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Options> {
@@ -277,6 +282,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// RabbitMQ, from `--amqp-*`; `Some` only for the `rabbitmq` source.
     pub amqp: Option<crate::source::rabbitmq::Amqp>,
+    /// The listening socket's backlog ([`crate::listener::bind`]).
+    pub listen_backlog: u32,
 }
 
 impl TryFrom<Options> for Settings {
@@ -323,6 +330,7 @@ impl TryFrom<Options> for Settings {
             shutdown_grace: secs(o.shutdown_grace, 10),
             log_format: o.log_format.unwrap_or(LogFormat::Human),
             amqp,
+            listen_backlog: o.listen_backlog.unwrap_or(crate::listener::BACKLOG).max(1),
         };
         if s.source == SourceKind::Http && s.ingest_secret.is_none() {
             bail!("--source http needs --ingest-secret (or RTN_INGEST_SECRET): without it nobody could publish");

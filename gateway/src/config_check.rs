@@ -170,6 +170,7 @@ pub fn effective(s: &Settings) -> String {
         ("client-rate", s.client_rate.to_string()),
         ("shutdown-grace", s.shutdown_grace.as_secs().to_string()),
         ("log-format", quoted(log_format)),
+        ("listen-backlog", s.listen_backlog.to_string()),
     ]);
     if let Some(amqp) = &s.amqp {
         // Display leaves the user and password out.

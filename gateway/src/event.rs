@@ -11,8 +11,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tungstenite::Utf8Bytes;
 
 /// The only schema version this gateway speaks.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -644,8 +644,9 @@ impl FromStr for EventId {
 pub struct Envelope {
     pub id: EventId,
     pub event: Event,
-    /// The serialized `{"op":"event","id":...}` frame, built once.
-    pub frame: Utf8Bytes,
+    /// The WebSocket frame of `{"op":"event","id":...}`, built once and
+    /// written as it is to every client ([`crate::socket::text_frame`]).
+    pub wire: Bytes,
     /// When the gateway received it, for the delivery-latency histogram.
     pub received_at: Instant,
     /// The SSE feed's message for it (`crate::sse`), made by the first SSE
@@ -667,7 +668,18 @@ impl Envelope {
         let frame = EventFrame { op: "event", id: id.to_string(), event: &event };
         // Serializing a struct of strings, numbers and bools cannot fail.
         let json = serde_json::to_string(&frame).expect("event serializes");
-        Envelope { id, event, frame: Utf8Bytes::from(json), received_at, sse: std::sync::OnceLock::new() }
+        Envelope {
+            id,
+            event,
+            wire: crate::socket::text_frame(json.as_bytes()),
+            received_at,
+            sse: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The JSON every client is sent for this event.
+    pub fn frame(&self) -> &str {
+        std::str::from_utf8(crate::socket::frame_payload(&self.wire)).unwrap_or_default()
     }
 }
 
@@ -737,7 +749,7 @@ mod tests {
     fn unknown_fields_are_not_forwarded() {
         let raw = r#"{"page_title":"P","user_name":"U","timestamp":"2026-11-25T01:02:03Z","summary":"<b>s</b>","email":"a@b.c"}"#;
         let env = Envelope::new(EventId::new(5, 1), Event::parse(raw.as_bytes(), 16384).unwrap(), Instant::now());
-        let v: serde_json::Value = serde_json::from_str(env.frame.as_str()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(env.frame()).unwrap();
         assert_eq!(v["op"], "event");
         assert_eq!(v["id"], "5-1");
         assert_eq!(v["summary"], "<b>s</b>");
@@ -750,8 +762,8 @@ mod tests {
         let event = Event::parse(raw.as_bytes(), 16384).unwrap();
         assert_eq!(event.audience.as_ref().unwrap().users, HashSet::from([3, 4]));
         let env = Envelope::new(EventId::new(1, 0), event, Instant::now());
-        assert!(!env.frame.as_str().contains("audience"), "{}", env.frame.as_str());
-        assert!(!env.frame.as_str().contains("patrol"));
+        assert!(!env.frame().contains("audience"), "{}", env.frame());
+        assert!(!env.frame().contains("patrol"));
     }
 
     #[test]
@@ -789,7 +801,7 @@ mod tests {
         let event = with(r#""4F1C2D3E-0A1B-4C2D-8E3F-405162738495""#).unwrap();
         assert_eq!(event.uuid.map(|u| u.to_string()).as_deref(), Some("4f1c2d3e-0a1b-4c2d-8e3f-405162738495"));
         let env = Envelope::new(EventId::new(1, 0), event, Instant::now());
-        assert!(env.frame.as_str().contains(r#""uuid":"4f1c2d3e-0a1b-4c2d-8e3f-405162738495""#));
+        assert!(env.frame().contains(r#""uuid":"4f1c2d3e-0a1b-4c2d-8e3f-405162738495""#));
         for bad in [r#""""#, r#""not-a-uuid""#, "12", r#""4f1c2d3e0a1b4c2d8e3f405162738495""#] {
             assert!(with(bad).is_err(), "{bad} accepted");
         }

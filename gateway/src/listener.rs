@@ -55,6 +55,40 @@ use crate::protocol::{close, PROTOCOL};
 /// what it costs is memory only while full, never for an idle connection.
 pub const SEND_BUFFER: usize = 64 * 1024;
 
+/// The listening socket's default backlog (`--listen-backlog`): how many
+/// connections the kernel completes and queues for `accept`. The usual 128
+/// (Rust's std, mio, tokio's `TcpListener::bind`) overflows when every tab
+/// of a wiki reconnects at once after a restart: a SYN that finds the queue
+/// full is dropped, and the client's kernel retries it only a second later
+/// (then 3, 7 s...). `bench/run.sh`'s connect scenario measured 2,000 clients
+/// in batches of 500 causing hundreds of `TcpExtListenOverflows` at 128.
+/// Linux caps the value at `net.core.somaxconn` (4096 since 5.4).
+pub const BACKLOG: u32 = 4096;
+
+/// Binds the listening socket with `backlog` (see [`BACKLOG`]), and says so
+/// when the kernel's `net.core.somaxconn` will cap it.
+pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // As `TcpListener::bind` does: a restarted gateway can bind at once,
+    // with connections of its predecessor still in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(backlog)?;
+    if let Some(cap) = somaxconn().filter(|&cap| cap < backlog) {
+        tracing::warn!(
+            backlog,
+            somaxconn = cap,
+            "the kernel caps the listen backlog at net.core.somaxconn: raise it (sysctl) for reconnect storms"
+        );
+    }
+    Ok(listener)
+}
+
+/// `net.core.somaxconn`, the kernel's cap on any listen backlog.
+pub fn somaxconn() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok()?.trim().parse().ok()
+}
+
 /// After `--handshake-timeout` (or shutdown) a connection is asked to close
 /// gracefully: a request in flight may finish within this, then it is cut.
 const FINISH: Duration = Duration::from_secs(1);
@@ -487,6 +521,28 @@ mod tests {
         let reason = b"too many connections from 10.0.0.1";
         assert_eq!(frame[..4], [0x88, 2 + reason.len() as u8, 0x11, 0x4d], "a close frame with 4429");
         assert_eq!(&frame[4..], reason);
+    }
+
+    /// The listening socket gets the backlog asked for (capped by the
+    /// kernel), not the 128 that `TcpListener::bind` uses. Read back as `ss`
+    /// shows it: a listening socket's Send-Q is its backlog.
+    #[tokio::test]
+    async fn the_listener_has_the_backlog_asked_for() {
+        let Ok(ss) = std::process::Command::new("ss").arg("-V").output() else {
+            eprintln!("no `ss` (iproute2) here: skipped");
+            return;
+        };
+        assert!(ss.status.success());
+        let cap = somaxconn().expect("/proc/sys/net/core/somaxconn");
+        for asked in [BACKLOG, 200] {
+            let listener = bind("127.0.0.1:0".parse().unwrap(), asked).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let out = std::process::Command::new("ss").args(["-Hltn", &format!("sport = :{port}")]).output().unwrap();
+            let line = String::from_utf8_lossy(&out.stdout).to_string();
+            // State Recv-Q Send-Q Local Peer
+            let send_q: u32 = line.split_whitespace().nth(2).and_then(|v| v.parse().ok()).expect(&line);
+            assert_eq!(send_q, asked.min(cap), "{line}");
+        }
     }
 
     #[tokio::test]

@@ -122,8 +122,8 @@ fn check_config(options: Options) -> ExitCode {
 
 #[tokio::main]
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let listener = realtimenotify::listener::bind(settings.listen, settings.listen_backlog)
+        .with_context(|| format!("binding {}", settings.listen))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     realtimenotify::server::run(settings, listener, shutdown).await

@@ -9,11 +9,23 @@
 //! idle connection now costs. Here the waiting is tokio's `poll_read_ready`
 //! and `poll_write_ready`, which keep the waker in the stream's own I/O
 //! registration.
+//!
+//! Text frames do not go through tungstenite's writer: an event's frame is
+//! encoded once ([`text_frame`], kept in its `Envelope`) and the same bytes
+//! are written to every client ([`Socket::write_frames`], one `writev` for a
+//! batch), where tungstenite would build and copy the frame into a buffer of
+//! each connection, a buffer that then keeps its size for the connection's
+//! life. What a socket does not take at once waits in [`Io`]'s backlog,
+//! which is allocated only while the socket is backed up. tungstenite still
+//! reads, and writes the control frames (ping, pong, close); every write,
+//! its own included, goes through [`Io`], which sends the backlog first, so
+//! frames never interleave.
 
 use std::future::poll_fn;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use tokio::net::TcpStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error, Message, WebSocket};
@@ -25,21 +37,45 @@ pub struct Socket {
 
 /// The stream as tungstenite sees it: reads and writes that never wait
 /// (`WouldBlock` instead), and clear tokio's readiness when they would.
-struct Io(TcpStream);
+struct Io {
+    stream: TcpStream,
+    /// Bytes of frames written with [`Socket::write_frames`] that the
+    /// socket did not take yet; empty, and unallocated, whenever the client
+    /// keeps up.
+    backlog: Vec<u8>,
+}
+
+impl Io {
+    /// Writes out the backlog; `WouldBlock` while the socket takes no more.
+    fn drain(&mut self) -> io::Result<()> {
+        while !self.backlog.is_empty() {
+            match self.stream.try_write(&self.backlog)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => drop(self.backlog.drain(..n)),
+            }
+        }
+        // Give the memory back: a client that caught up holds no buffer.
+        if self.backlog.capacity() > 0 {
+            self.backlog = Vec::new();
+        }
+        Ok(())
+    }
+}
 
 impl Read for Io {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+        self.stream.try_read(buf)
     }
 }
 
 impl Write for Io {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
+        self.drain()?;
+        self.stream.try_write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(()) // a TCP stream has no buffer of its own to flush
+        self.drain()
     }
 }
 
@@ -47,14 +83,85 @@ fn would_block(err: &Error) -> bool {
     matches!(err, Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
+/// A server's text frame (RFC 6455, section 5.2: final, opcode 1, not
+/// masked) around `payload`, which must be UTF-8 (it is JSON here): encoded
+/// once, written to any number of sockets.
+pub fn text_frame(payload: &[u8]) -> Bytes {
+    let mut frame = Vec::with_capacity(payload.len() + 10);
+    frame.push(0x81);
+    match payload.len() {
+        len @ 0..=125 => frame.push(len as u8),
+        len @ 126..=0xffff => {
+            frame.push(126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    Bytes::from(frame)
+}
+
+/// The payload of a frame made by [`text_frame`].
+pub fn frame_payload(frame: &[u8]) -> &[u8] {
+    let head = match frame.get(1) {
+        Some(126) => 4,
+        Some(127) => 10,
+        Some(_) => 2,
+        None => return &[],
+    };
+    frame.get(head..).unwrap_or_default()
+}
+
+/// Most frames written with one `writev` (`client::BATCH` is below it).
+const MAX_SLICES: usize = 64;
+
+/// Writes as much of `frames` as the socket takes now; how many bytes.
+fn write_now(stream: &TcpStream, frames: &[Bytes]) -> io::Result<usize> {
+    let total: usize = frames.iter().map(Bytes::len).sum();
+    let mut written = 0;
+    while written < total {
+        let n = if let [frame] = frames {
+            stream.try_write(&frame[written..])
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            let mut skip = written;
+            for frame in frames {
+                if skip >= frame.len() {
+                    skip -= frame.len();
+                    continue;
+                }
+                if count == MAX_SLICES {
+                    break;
+                }
+                slices[count] = IoSlice::new(&frame[skip..]);
+                skip = 0;
+                count += 1;
+            }
+            stream.try_write_vectored(&slices[..count])
+        };
+        match n {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}
+
 impl Socket {
     /// Takes over an upgraded stream; `read` holds whatever the client sent
     /// right behind its handshake (usually nothing).
     pub fn new(stream: TcpStream, read: Vec<u8>, config: WebSocketConfig) -> Socket {
+        let io = Io { stream, backlog: Vec::new() };
         let ws = if read.is_empty() {
-            WebSocket::from_raw_socket(Io(stream), Role::Server, Some(config))
+            WebSocket::from_raw_socket(io, Role::Server, Some(config))
         } else {
-            WebSocket::from_partially_read(Io(stream), read, Role::Server, Some(config))
+            WebSocket::from_partially_read(io, read, Role::Server, Some(config))
         };
         Socket { ws }
     }
@@ -72,7 +179,7 @@ impl Socket {
                 Ok(message) => return Poll::Ready(Some(Ok(message))),
                 Err(Error::ConnectionClosed | Error::AlreadyClosed) => return Poll::Ready(None),
                 Err(err) if would_block(&err) => {
-                    if let Err(err) = ready!(self.ws.get_ref().0.poll_read_ready(cx)) {
+                    if let Err(err) = ready!(self.ws.get_ref().stream.poll_read_ready(cx)) {
                         return Poll::Ready(Some(Err(Error::Io(err))));
                     }
                 }
@@ -81,9 +188,35 @@ impl Socket {
         }
     }
 
-    /// Queues a frame; it goes out when the write buffer fills, or at the
-    /// next [`Socket::flush`]. When the socket would not take what was
-    /// buffered, waits until it has (so the buffer stays bounded).
+    /// Writes pre-encoded frames ([`text_frame`]) after everything queued
+    /// before them, in one system call when the socket takes them; what it
+    /// does not take is kept, and waited for (so the backlog stays bounded).
+    pub async fn write_frames(&mut self, frames: &[Bytes]) -> Result<(), Error> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        self.flush().await?;
+        let io = self.ws.get_mut();
+        let written = write_now(&io.stream, frames).map_err(Error::Io)?;
+        let mut skip = written;
+        for frame in frames {
+            if skip >= frame.len() {
+                skip -= frame.len();
+            } else {
+                io.backlog.extend_from_slice(&frame[skip..]);
+                skip = 0;
+            }
+        }
+        if io.backlog.is_empty() {
+            Ok(())
+        } else {
+            self.flush().await
+        }
+    }
+
+    /// Queues a control frame (ping, close); it goes out at the next
+    /// [`Socket::flush`]. When the socket would not take what was buffered,
+    /// waits until it has (so the buffer stays bounded).
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         match self.ws.write(message) {
             // The frame is queued all the same; drain before taking more.
@@ -101,7 +234,7 @@ impl Socket {
         loop {
             match self.ws.flush() {
                 Err(err) if would_block(&err) => {
-                    if let Err(err) = ready!(self.ws.get_ref().0.poll_write_ready(cx)) {
+                    if let Err(err) = ready!(self.ws.get_ref().stream.poll_write_ready(cx)) {
                         return Poll::Ready(Err(Error::Io(err)));
                     }
                 }
@@ -121,7 +254,7 @@ impl Socket {
     /// a client dropped because it does not read, that would only be stale
     /// events, holding kernel memory until the peer reads or times out.
     pub fn reset_on_close(&self) {
-        let _ = socket2::SockRef::from(&self.ws.get_ref().0).set_linger(Some(std::time::Duration::ZERO));
+        let _ = socket2::SockRef::from(&self.ws.get_ref().stream).set_linger(Some(std::time::Duration::ZERO));
     }
 }
 
@@ -164,6 +297,59 @@ mod tests {
         let got = tokio::task::spawn_blocking(move || peer.join().expect("peer thread")).await.expect("join");
         let want: Vec<String> = (0..FRAMES).map(|n| n.to_string()).collect();
         assert_eq!(got, want);
+    }
+
+    /// Pre-encoded frames, written while the peer does not read, with
+    /// control frames between them: the backlog waits, goes out first, and
+    /// nothing is lost, reordered or interleaved; once drained it is freed.
+    #[tokio::test]
+    async fn shared_frames_that_would_block_keep_their_order_and_release_the_backlog() {
+        const FRAMES: usize = 300;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let peer = std::thread::spawn(move || {
+            let stream = std::net::TcpStream::connect(addr).expect("connect");
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let mut ws = WebSocket::from_raw_socket(stream, Role::Client, None);
+            std::thread::sleep(Duration::from_millis(300)); // let the server fill the buffers first
+            let (mut got, mut pings) = (Vec::new(), 0);
+            loop {
+                match ws.read() {
+                    Ok(Message::Text(text)) => got.push(text.split(':').next().unwrap_or_default().to_string()),
+                    Ok(Message::Ping(_)) => pings += 1,
+                    Ok(Message::Close(_)) | Err(_) => return (got, pings),
+                    Ok(_) => {}
+                }
+            }
+        });
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut socket = Socket::new(stream, Vec::new(), WebSocketConfig::default());
+        let filler = "x".repeat(20 * 1024);
+        for n in (0..FRAMES).step_by(3) {
+            let batch: Vec<Bytes> = (n..n + 3).map(|n| text_frame(format!("{n}:{filler}").as_bytes())).collect();
+            socket.write_frames(&batch).await.expect("write");
+            assert_eq!(socket.ws.get_ref().backlog.capacity(), 0, "a drained backlog holds no memory");
+            socket.feed(Message::Ping(Default::default())).await.expect("ping");
+        }
+        socket.send(Message::Close(None)).await.expect("close");
+        let (got, pings) = tokio::task::spawn_blocking(move || peer.join().expect("peer")).await.expect("join");
+        assert_eq!(got, (0..FRAMES).map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(pings, FRAMES / 3);
+    }
+
+    #[test]
+    fn text_frames_have_the_three_length_forms() {
+        for len in [0, 125, 126, 65_535, 65_536] {
+            let payload = "a".repeat(len);
+            let frame = text_frame(payload.as_bytes());
+            assert_eq!(frame[0], 0x81, "final text frame");
+            assert_eq!(frame_payload(&frame), payload.as_bytes(), "{len}");
+            let mut read = WebSocket::from_raw_socket(std::io::Cursor::new(frame.to_vec()), Role::Client, None);
+            match read.read() {
+                Ok(Message::Text(text)) => assert_eq!(text.len(), len),
+                other => panic!("{len}: {other:?}"),
+            }
+        }
     }
 
     /// Frames that arrived with the handshake are read before the stream.
