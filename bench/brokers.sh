@@ -20,8 +20,9 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ready() { for _ in $(seq 1 300); do curl -fs "http://$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "gateway $1 not ready" >&2; exit 1; }
+# free_port, wait_ready
+source "$ROOT/scripts/lib/net.sh"
+ready() { wait_ready "$1" 30 || { echo "gateway $1 not ready" >&2; exit 1; }; }
 
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &

@@ -22,10 +22,8 @@ DIR=${RTN_DEMO_DIR:-$REPO/.work/demo}
 password() { awk -v user="$1" '$1 == user { print $2 }' "$REPO/e2e/accounts"; }
 BOB_PASS=$(password Bob)
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-		|| node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
+# free_port
+source "$REPO/scripts/lib/net.sh"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

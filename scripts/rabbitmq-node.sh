@@ -29,10 +29,8 @@ START_TIMEOUT=${RTN_RABBITMQ_START_TIMEOUT:-90}
 
 die() { echo "rabbitmq-node: $*" >&2; exit 1; }
 
-# A TCP port nobody listens on now (the kernel picks it).
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# free_port
+source "$(dirname "${BASH_SOURCE[0]}")/lib/net.sh"
 
 # The node's environment, from DIR (created on first start).
 setup() {

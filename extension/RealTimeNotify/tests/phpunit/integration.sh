@@ -13,9 +13,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../../../.." && pwd)
 
-free_port() {
-	php -r '$s = stream_socket_server("tcp://127.0.0.1:0"); $n = stream_socket_get_name($s, false); echo substr($n, strrpos($n, ":") + 1);'
-}
+# free_port
+source "$REPO/scripts/lib/net.sh"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/rtn-integration-XXXXXX")
 if [[ -z ${RTN_KEEP:-} ]]; then

@@ -35,8 +35,8 @@ class ServiceWiringTest extends WikiTestCase {
 	public function testEveryServiceResolvesToWhatItDeclares() {
 		$wiring = self::wiring();
 		$this->assertSame( [
-			'RealTimeNotify.EventBuilder', 'RealTimeNotify.EventPublisher', 'RealTimeNotify.GatewayStatus',
-			'RealTimeNotify.RetryQueue',
+			'RealTimeNotify.AlertStore', 'RealTimeNotify.EventBuilder', 'RealTimeNotify.EventPublisher', 'RealTimeNotify.GatewayStatus',
+			'RealTimeNotify.PersistentAlerts', 'RealTimeNotify.RetryQueue',
 			'RealTimeNotify.Targeting', 'RealTimeNotify.TokenIssuer', 'RealTimeNotify.Transport',
 			'RealTimeNotify.Visibility', 'RealTimeNotify.WatcherLookup',
 		], array_keys( $wiring ) );
