@@ -798,10 +798,13 @@ mod tests {
         use std::mem::size_of;
         let opening: Opening = Box::pin(async { None });
         let task = serve(opening);
+        // Raised by 8 bytes each when the SSE feed's `wikis` filter joined `Filter` and the
+        // RabbitMQ source's crates joined the build (issue 11, 13): growth is allowed, but
+        // only on purpose, with the bound moved here.
         let sizes = [
-            ("Client", size_of::<Client>(), 464),
-            ("Socket", size_of::<Socket>(), 312),
-            ("client::serve future", std::mem::size_of_val(&task), 648),
+            ("Client", size_of::<Client>(), 472),
+            ("Socket", size_of::<Socket>(), 320),
+            ("client::serve future", std::mem::size_of_val(&task), 656),
         ];
         for (what, size, _) in sizes {
             eprintln!("{what}: {size} bytes");
