@@ -12,7 +12,7 @@ const MODULE_DIR = join(REPO, 'extension/RealTimeNotify/modules/ext.realtimenoti
 it(`every module file parses with MediaWiki ${MW_VERSION}'s own parser (1.39: ES5), and every one is in extension.json`, () => {
   const files = readdirSync(MODULE_DIR).filter((f) => f.endsWith('.js')).map((f) => join(MODULE_DIR, f));
   assert.deepEqual(files.map((f) => f.split('/').pop()).sort(), [
-    'actions.js', 'connection.js', 'desktop.js', 'index.js', 'notices.js', 'parts.js', 'policy.js', 'resume.js',
+    'actions.js', 'badges.js', 'connection.js', 'desktop.js', 'index.js', 'notices.js', 'parts.js', 'policy.js', 'resume.js',
     'summary.js', 'tabs.js',
   ]);
   const manifest = JSON.parse(readFileSync(join(REPO, 'extension/RealTimeNotify/extension.json'), 'utf8'));
