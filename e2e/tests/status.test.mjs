@@ -64,8 +64,10 @@ describe('the status page', { skip: MW_VERSION !== '1.39' && 'runs on 1.39 only'
     assert.match(await cell('events_delivered').innerText(), /^1 in the last/);
     assert.match(await cell('last_event_age_seconds').innerText(), /s ago$/);
     assert.match(await cell('latency').innerText(), /^[\d.]+ ms \/ [\d.]+ ms$/);
+    // The series has a point per finished 10 s interval since the gateway started and the page
+    // refreshes every 10 s: up to ~30 s from a fresh gateway before the chart can be drawn.
     await waitFor(async () => (await admin.locator('.rtn-status-chart svg').count()) === 1,
-      { timeout: 15000, interval: 500, what: 'the chart' });
+      { timeout: 40000, interval: 500, what: 'the chart' });
     mkdirSync(ARTIFACTS, { recursive: true });
     await admin.locator('.rtn-status').screenshot({ path: join(ARTIFACTS, 'status-page.png') });
   });
