@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   join, startEnv, startGateway, openAs, waitConnected, waitForNotice, waitFor, notices, clearNotices, sleep,
-  redisCli, streamEntries, compareIds,
+  streamEntries, compareIds,
 } from '../lib/env.mjs';
 import { MwApi } from '../lib/mwapi.mjs';
 
@@ -17,7 +17,14 @@ const LIVE = { title: 'Stream live page', summary: 'seen live through the stream
 const MISSED = [1, 2, 3].map((n) => ({ title: `Stream missed ${n}`, summary: `made while no gateway ran (${n})` }));
 const AFTER = { title: 'Stream after page', summary: 'live again from the new gateway' };
 
-const xlen = async (env) => Number((await redisCli(env, 'XLEN', STREAM)).trim());
+/**
+ * The stream's changes. Setting up the test wiki (accounts, rights) writes log entries, which
+ * the extension publishes as `log` events (on 1.43 some reach the stream): they are not what
+ * this file counts.
+ */
+const changes = async (env) => (await streamEntries(env, STREAM)).filter((e) => e.event.type !== 'log');
+/** A frame of a change (not a set-up log entry). */
+const isChange = (f) => f.op === 'event' && f.type !== 'log';
 
 /** How many changes a notice stands for: "N changes just now" for a burst, else 1. */
 function changesIn(text) {
@@ -50,18 +57,18 @@ describe('Redis Stream source: nothing lost while no gateway runs', () => {
   });
 
   it('an edit goes through the stream and pops up live; its stream entry id is the event id', async () => {
-    assert.equal(await xlen(env), 0, 'the stream starts empty');
+    assert.equal((await changes(env)).length, 0, 'the stream starts with no change');
     const result = await bob.edit(LIVE.title, 'Live.', LIVE.summary);
     assert.equal(result.result, 'Success');
     const text = await waitForNotice(alice.page, `Bob created ${LIVE.title}`, 5000);
     assert.ok(text.includes(LIVE.summary), text);
 
-    const entries = await streamEntries(env, STREAM);
+    const entries = await changes(env);
     assert.equal(entries.length, 1);
     assert.equal(entries[0].event.page_title, LIVE.title);
     assert.equal(entries[0].event.rev_id, result.newrevid);
     assert.equal((await alice.page.evaluate(() => mw.realtimenotify.state())).resumeId, entries[0].id);
-    assert.deepEqual(frames.filter((f) => f.op === 'event').map((f) => f.id), [entries[0].id]);
+    assert.deepEqual(frames.filter(isChange).map((f) => f.id), [entries[0].id]);
   });
 
   it('gateway killed: edits still save into the stream; a new gateway delivers them once', async (t) => {
@@ -87,8 +94,8 @@ describe('Redis Stream source: nothing lost while no gateway runs', () => {
       saved.push(r);
     }
     // The extension XADDs after the response: wait for the last of them.
-    await waitFor(async () => (await xlen(env)) === 4, { timeout: 5000, what: 'XLEN 4' });
-    const entries = await streamEntries(env, STREAM);
+    await waitFor(async () => (await changes(env)).length === 4, { timeout: 5000, what: '4 changes in the stream' });
+    const entries = await changes(env);
     assert.deepEqual(entries.map((e) => e.event.page_title), [LIVE.title, ...MISSED.map((m) => m.title)]);
     assert.deepEqual(entries.slice(1).map((e) => e.event.rev_id), saved.map((r) => r.newrevid));
     assert.deepEqual(entries.slice(1).map((e) => e.event.summary), MISSED.map((m) => m.summary));
@@ -133,10 +140,10 @@ describe('Redis Stream source: nothing lost while no gateway runs', () => {
     if (texts.length === 1) assert.match(texts[0], /3 changes just now/);
 
     // The ids the browser saw are the stream's entry ids, each exactly once, in order.
-    const events = frames.filter((f) => f.op === 'event');
+    const events = frames.filter(isChange);
     assert.deepEqual(events.map((f) => f.id), entries.map((e) => e.id));
     const resumedOn = frames.filter((f) => f.socket === ws.url);
-    assert.deepEqual(resumedOn.filter((f) => f.op === 'event').map((f) => f.page_title), MISSED.map((m) => m.title));
+    assert.deepEqual(resumedOn.filter(isChange).map((f) => f.page_title), MISSED.map((m) => m.title));
     assert.ok(!resumedOn.some((f) => f.op === 'lost'), JSON.stringify(resumedOn));
     assert.equal((await alice.page.evaluate(() => mw.realtimenotify.state())).resumeId, entries.at(-1).id);
   });
@@ -146,15 +153,16 @@ describe('Redis Stream source: nothing lost while no gateway runs', () => {
     const result = await bob.edit(AFTER.title, 'After.', AFTER.summary);
     const text = await waitForNotice(alice.page, `Bob created ${AFTER.title}`, 5000);
     assert.ok(text.includes(AFTER.summary), text);
-    const entries = await streamEntries(env, STREAM);
+    const entries = await changes(env);
     assert.equal(entries.length, 5);
     assert.equal(entries.at(-1).event.rev_id, result.newrevid);
     assert.equal((await alice.page.evaluate(() => mw.realtimenotify.state())).resumeId, entries.at(-1).id);
-    assert.equal(new Set(frames.filter((f) => f.op === 'event').map((f) => f.id)).size, 5, 'no event twice');
+    assert.equal(new Set(frames.filter(isChange).map((f) => f.id)).size, 5, 'no event twice');
 
     // The wiki wrote to the stream only: pub/sub publishing was off.
     const log = readFileSync(join(env.wikiDir, 'realtimenotify.log'), 'utf8');
-    assert.equal((log.match(new RegExp(`XADD ${STREAM} `, 'g')) || []).length, 5, log);
+    const changeLines = log.split('\n').filter((l) => !/Published log event/.test(l));
+    assert.equal(changeLines.filter((l) => l.includes(`XADD ${STREAM} `)).length, 5, log);
     assert.ok(!/PUBLISH/.test(log), log);
   });
 });
