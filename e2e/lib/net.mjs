@@ -2,6 +2,8 @@
 // deploy test (deploy/test/) and the benchmarks (bench/*.mjs). No packages and no side effects
 // on import, so any of them can load it.
 import { createServer } from 'node:net';
+import { request } from 'node:http';
+import { randomBytes } from 'node:crypto';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -64,4 +66,18 @@ export async function waitReady(port, { timeout = 10000, interval = 50, alive = 
     if (Date.now() > deadline) return false;
     await sleep(interval);
   }
+}
+
+/**
+ * A bare WebSocket handshake request to the gateway at 127.0.0.1:port (RFC 6455 headers, a
+ * fresh 16-byte key), not yet ended: the caller listens for 'upgrade' or 'response' and ends it.
+ */
+export function upgradeRequest(port) {
+  return request({
+    host: '127.0.0.1', port, path: '/v1/ws',
+    headers: {
+      Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+      'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+    },
+  });
 }

@@ -3,11 +3,10 @@
 // module for good, too many connections from this address (4429) backs off for seconds.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import {
   startEnv, openAs, waitFor, waitConnected, moduleState, sleep,
 } from '../lib/env.mjs';
+import { upgradeRequest } from '../lib/net.mjs';
 
 const SECRET = 'e2e-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 
@@ -17,13 +16,7 @@ const SECRET = 'e2e-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
  */
 function holdSocket(port) {
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1', port, path: '/v1/ws',
-      headers: {
-        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
-        'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
-      },
-    });
+    const req = upgradeRequest(port);
     req.on('upgrade', (res, socket, head) => {
       const first = (buf) => {
         if (buf.length === 0) return false;

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import {
   startEnv, openAs, waitConnected, waitForNotice, waitFor, sleep,
 } from '../lib/env.mjs';
+import { upgradeRequest } from '../lib/net.mjs';
 import { MwApi } from '../lib/mwapi.mjs';
-import { request } from 'node:http';
-import { randomBytes } from 'node:crypto';
 
 /**
  * A bare WebSocket handshake: its HTTP status, and, when upgraded (101), the close code the
@@ -16,13 +15,7 @@ import { randomBytes } from 'node:crypto';
  */
 function handshake(port) {
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1', port, path: '/v1/ws',
-      headers: {
-        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
-        'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
-      },
-    });
+    const req = upgradeRequest(port);
     req.on('response', (res) => { res.resume(); resolve({ status: res.statusCode, code: null }); });
     req.on('upgrade', (res, socket, head) => {
       let buf = Buffer.from(head);
